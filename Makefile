@@ -1,0 +1,59 @@
+# The project's interface. Every target works on a fresh machine: it installs what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STACK  := $(PY) -m devstack
+
+.PHONY: help venv up down status logs clean run test test-python lint format bench firmware-host
+
+help:
+	@echo "make run            whole pipeline, live (starts the local stack and every service)"
+	@echo "make test           every test: lint, firmware host tests, unit, integration, end-to-end"
+	@echo "make up|down|status|logs|clean   the native local stack (Kafka x3, registry, MQTT, TimescaleDB, Prometheus)"
+	@echo "make bench          throughput/latency benchmarks, printed as figures and ratios"
+	@echo "make firmware-host  build and test the ESP32 firmware's portable core on this machine"
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+up: venv
+	$(STACK) up
+
+down:
+	@if [ -x $(PY) ]; then $(STACK) down; else $(PYTHON) -m devstack down; fi
+
+status: venv
+	$(STACK) status
+
+logs:
+	$(PYTHON) -m devstack logs $(SERVICE)
+
+clean:
+	@if [ -x $(PY) ]; then $(STACK) clean; else $(PYTHON) -m devstack clean; fi
+
+run: venv up
+	$(STACK) run
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: venv
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+test: venv lint firmware-host up
+	$(PY) -m pytest
+
+bench: venv up
+	$(PY) -m bench
+
+# Fragments owned by their areas (firmware, …) add targets here.
+-include mk/*.mk
