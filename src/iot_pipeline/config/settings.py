@@ -1,0 +1,260 @@
+"""The one configuration model shared by every service.
+
+Values come from, highest priority first: keyword arguments (tests), environment variables, an
+optional `.env` file in the working directory, the YAML file named by `IOT_CONFIG_FILE` (default:
+the packaged `config.yaml`), then the defaults below. Variable names are the field names in upper
+case (`kafka_topic_name` <- `KAFKA_TOPIC_NAME`), as in the seed design. Every field is documented in
+docs/configuration.md; tests/unit/config/test_settings.py keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = Path(__file__).with_name("config.yaml")
+
+SIMULATED_DEVICE_TYPES = ("temperature", "humidity", "pressure", "motion", "light")
+
+# Never logged or echoed in error messages.
+SECRET_FIELDS = frozenset({"mqtt_password", "postgres_password"})
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094",
+        description="Comma-separated Kafka bootstrap servers.",
+    )
+    kafka_topic_name: str = Field("iot-sensor-data", description="Topic of sensor readings.")
+    kafka_dlq_topic_name: str = Field(
+        "iot-sensor-data-dlq", description="Dead-letter topic for input that cannot be processed."
+    )
+    kafka_alerts_topic_name: str = Field("iot-sensor-alerts", description="Topic of alert events.")
+    kafka_consumer_group_id: str = Field(
+        "iot-data-consumer", description="Consumer group of the alert consumer."
+    )
+    kafka_auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a consumer group without committed offsets starts."
+    )
+    kafka_replication_factor: int = Field(3, ge=1, description="Replication factor of topics.")
+    kafka_partitions: int = Field(6, ge=1, description="Partitions of the readings topic.")
+    kafka_min_insync_replicas: int = Field(
+        2, ge=1, description="min.insync.replicas of topics (acks=all needs this many replicas)."
+    )
+    kafka_retention_ms: int = Field(
+        7 * 24 * 3600 * 1000, ge=-1, description="retention.ms of the readings topic (7 days)."
+    )
+    kafka_compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "lz4", description="Producer compression codec."
+    )
+    kafka_linger_ms: float = Field(
+        10.0, ge=0, description="Producer linger.ms: how long to wait to fill a batch."
+    )
+    kafka_batch_size: int = Field(
+        262144, ge=1, description="Producer batch.size in bytes per partition batch."
+    )
+
+    # --- Schema Registry ---------------------------------------------------------------------
+    schema_registry_url: str = Field(
+        "http://127.0.0.1:8081", description="Schema Registry URL (Confluent REST API)."
+    )
+    schema_auto_register: bool = Field(
+        True, description="Register the value schema on first use if the subject lacks it."
+    )
+    schema_compatibility_level: Literal[
+        "BACKWARD",
+        "BACKWARD_TRANSITIVE",
+        "FORWARD",
+        "FORWARD_TRANSITIVE",
+        "FULL",
+        "FULL_TRANSITIVE",
+        "NONE",
+    ] = Field("BACKWARD", description="Compatibility level set on the value subjects.")
+    schema_subject_strategy: Literal[
+        "TopicNameStrategy", "RecordNameStrategy", "TopicRecordNameStrategy"
+    ] = Field("TopicNameStrategy", description="How value subjects are named.")
+
+    # --- Simulator (run_producer.py) ---------------------------------------------------------
+    iot_num_devices: int = Field(8, ge=1, description="Number of simulated devices (or tags).")
+    iot_data_interval_sec: float = Field(
+        1.0, ge=0, description="Seconds between readings of one device; 0 = as fast as possible."
+    )
+    iot_device_types: CommaList = Field(
+        default_factory=lambda: list(SIMULATED_DEVICE_TYPES),
+        description="Comma-separated simulated device types.",
+    )
+    iot_anomaly_probability: float = Field(
+        0.05, ge=0, le=1, description="Probability that a simulated reading is an anomaly."
+    )
+    iot_devices_file: Path | None = Field(
+        None, description="Optional JSON/YAML file describing each simulated device."
+    )
+    iot_simulator_mode: Literal["kafka", "ruuvi"] = Field(
+        "kafka",
+        description="kafka: Avro readings to Kafka; ruuvi: firmware-format JSON to MQTT.",
+    )
+    iot_max_readings: int | None = Field(
+        None, ge=1, description="Stop after this many readings (unset: run until stopped)."
+    )
+    iot_random_seed: int | None = Field(
+        None, description="Seed for reproducible simulations (unset: random)."
+    )
+    simulator_metrics_port: int = Field(8000, ge=0, le=65535, description="Simulator metrics port.")
+
+    # --- MQTT --------------------------------------------------------------------------------
+    mqtt_broker_host: str = Field("127.0.0.1", description="MQTT broker host.")
+    mqtt_broker_port: int = Field(1883, ge=1, le=65535, description="MQTT broker port.")
+    mqtt_username: str | None = Field(None, description="MQTT user name (unset: anonymous).")
+    mqtt_password: SecretStr | None = Field(None, description="MQTT password (secret).")
+    mqtt_tls_enabled: bool = Field(False, description="Connect to the broker with TLS.")
+    mqtt_ca_file: Path | None = Field(None, description="CA bundle for MQTT TLS (unset: system).")
+    mqtt_topic: str = Field(
+        "ruuvitag/data", description="Topic the ESP32 firmware (and simulator) publishes to."
+    )
+
+    # --- RuuviTag adapter (run_ruuvitag_adapter.py) ------------------------------------------
+    adapter_metrics_port: int = Field(8002, ge=0, le=65535, description="Adapter metrics port.")
+
+    # --- PostgreSQL / TimescaleDB ------------------------------------------------------------
+    postgres_host: str = Field("127.0.0.1", description="PostgreSQL host.")
+    postgres_port: int = Field(5432, ge=1, le=65535, description="PostgreSQL port.")
+    postgres_db: str = Field("iot_data", description="PostgreSQL database.")
+    postgres_user: str = Field("iot_user", description="PostgreSQL user.")
+    postgres_password: SecretStr | None = Field(
+        None, description="PostgreSQL password (secret; required by services that use the DB)."
+    )
+    postgres_archive_after_days: int = Field(
+        30, ge=1, description="Readings older than this move to sensor_readings_archive."
+    )
+    postgres_retention_days: int = Field(90, ge=1, description="Readings older than this go.")
+
+    # --- TimescaleDB sink (run_timescaledb_sink.py) ------------------------------------------
+    data_sink_batch_size: int = Field(
+        500, ge=1, description="Rows per database transaction (a batch is written when full)."
+    )
+    data_sink_commit_interval: float = Field(
+        1.0, gt=0, description="Seconds after which a partial batch is written anyway."
+    )
+    sink_consumer_group_id: str = Field(
+        "iot-timescaledb-sink", description="Consumer group of the TimescaleDB sink."
+    )
+    sink_metrics_port: int = Field(8003, ge=0, le=65535, description="Sink metrics port.")
+
+    # --- Alert consumer (run_consumer.py) ----------------------------------------------------
+    alerts_metrics_port: int = Field(8001, ge=0, le=65535, description="Alert consumer metrics port.")
+
+    # --- Logging -----------------------------------------------------------------------------
+    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Log level."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text: readable lines; json: one JSON object per line."
+    )
+
+    @field_validator("log_level", "schema_compatibility_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("iot_device_types", mode="before")
+    @classmethod
+    def _device_types_from_commas(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("iot_device_types")
+    @classmethod
+    def _known_device_types(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(SIMULATED_DEVICE_TYPES))
+        if unknown:
+            raise ValueError(f"unknown device types {unknown}; known: {list(SIMULATED_DEVICE_TYPES)}")
+        if not value:
+            raise ValueError("at least one device type is needed")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = Path(os.environ.get("IOT_CONFIG_FILE") or DEFAULT_CONFIG_FILE)
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file),
+            file_secret_settings,
+        )
+
+    # --- Derived values (no I/O) -------------------------------------------------------------
+    def postgres_url(self) -> str:
+        """SQLAlchemy URL for psycopg2; raises SettingsError when the password is not set."""
+        if self.postgres_password is None:
+            raise SettingsError("POSTGRES_PASSWORD is not set; the database cannot be reached")
+        from sqlalchemy.engine import URL
+
+        return URL.create(
+            "postgresql+psycopg2",
+            username=self.postgres_user,
+            password=self.postgres_password.get_secret_value(),
+            host=self.postgres_host,
+            port=self.postgres_port,
+            database=self.postgres_db,
+        ).render_as_string(hide_password=False)
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable that sets a field."""
+    return field_name.upper()
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, each naming the environment variable to fix."""
+    lines = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else "?"
+        shown = "***" if field in SECRET_FIELDS else repr(problem.get("input"))
+        lines.append(f"{env_name(field)}: {problem['msg']} (got {shown})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning validation errors into a SettingsError naming each variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None
