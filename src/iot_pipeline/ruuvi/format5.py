@@ -1,0 +1,332 @@
+"""RuuviTag Data Format 5 (RAWv2) codec: pure functions, no I/O.
+
+The payload is the 24 bytes of BLE manufacturer data that follow Ruuvi's company id (0x0499):
+
+=======  =====  ==================================================  =====================
+offset   size   field                                               not available
+=======  =====  ==================================================  =====================
+0        1      data format (5)
+1        2      temperature, int16, 0.005 degC                      0x8000
+3        2      humidity, uint16, 0.0025 %RH                        0xFFFF
+5        2      pressure, uint16, Pa offset by -50000               0xFFFF
+7        6      acceleration x, y, z, int16 each, mg                0x8000
+13       2      power info: battery 11 bits (mV above 1600),        battery 2047,
+                tx power 5 bits (2 dBm steps above -40 dBm)         tx power 31
+15       1      movement counter, uint8                             255
+16       2      measurement sequence, uint16                        65535
+18       6      MAC address                                         FF:FF:FF:FF:FF:FF
+=======  =====  ==================================================  =====================
+
+All multi-byte fields are big-endian. Physical values are computed with ONE correctly rounded
+division of exact integers (the project's contract, shared bit for bit with the C firmware
+decoder): temperature = raw * 5 / 1000, humidity = raw * 25 / 10000, acceleration = raw / 1000,
+battery = (1600 + raw) / 1000, pressure = raw + 50000 (int Pa), tx_power = -40 + 2 * raw (int).
+Python's ``int / int`` is correctly rounded, so these expressions are exactly that.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+DATA_FORMAT: Final = 5
+PAYLOAD_LENGTH: Final = 24
+
+# Not-available sentinels of the raw integer fields.
+_TEMPERATURE_NA: Final = -32768  # 0x8000 as int16
+_HUMIDITY_NA: Final = 0xFFFF
+_PRESSURE_NA: Final = 0xFFFF
+_ACCELERATION_NA: Final = -32768
+_BATTERY_NA: Final = 0x7FF
+_TX_POWER_NA: Final = 0x1F
+_MOVEMENT_NA: Final = 0xFF
+_SEQUENCE_NA: Final = 0xFFFF
+_MAC_NA: Final = b"\xff" * 6
+
+# Physical ranges of valid values (inclusive), as the spec gives them.
+TEMPERATURE_RANGE: Final = (-163.835, 163.835)
+HUMIDITY_RANGE: Final = (0.0, 163.835)
+PRESSURE_RANGE: Final = (50000, 115534)
+ACCELERATION_RANGE: Final = (-32.767, 32.767)
+BATTERY_RANGE: Final = (1.6, 3.646)
+TX_POWER_RANGE: Final = (-40, 20)
+MOVEMENT_COUNTER_RANGE: Final = (0, 254)
+MEASUREMENT_SEQUENCE_RANGE: Final = (0, 65534)
+
+FIELD_NAMES: Final = (
+    "data_format",
+    "temperature",
+    "humidity",
+    "pressure",
+    "acceleration_x",
+    "acceleration_y",
+    "acceleration_z",
+    "tx_power",
+    "battery",
+    "movement_counter",
+    "measurement_sequence",
+    "mac",
+)
+
+
+class ErrorKind(StrEnum):
+    """Why the codec refused an input (machine-readable; the message says it for people)."""
+
+    BAD_HEX = "bad_hex"
+    WRONG_LENGTH = "wrong_length"
+    UNKNOWN_FORMAT = "unknown_format"
+    NO_RUUVI_DATA = "no_ruuvi_data"
+    BAD_ADVERTISEMENT = "bad_advertisement"
+    OUT_OF_RANGE = "out_of_range"
+    BAD_VALUE = "bad_value"
+
+
+class RuuviCodecError(ValueError):
+    """The one error the codec raises: a readable message plus a machine-readable ``kind``."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class RuuviReading:
+    """One decoded Format 5 measurement; ``None`` where the tag reported "not available".
+
+    Units: temperature degC, humidity %RH, pressure Pa, acceleration g, tx_power dBm,
+    battery V; mac upper-case ``AA:BB:CC:DD:EE:FF``.
+    """
+
+    data_format: int
+    temperature: float | None
+    humidity: float | None
+    pressure: int | None
+    acceleration_x: float | None
+    acceleration_y: float | None
+    acceleration_z: float | None
+    tx_power: int | None
+    battery: float | None
+    movement_counter: int | None
+    measurement_sequence: int | None
+    mac: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The reading as a JSON-ready dict, keys in the contract's order."""
+        return asdict(self)
+
+
+def format_mac(raw: bytes) -> str:
+    """Six bytes as upper-case ``AA:BB:CC:DD:EE:FF``."""
+    return ":".join(f"{b:02X}" for b in raw)
+
+
+def parse_mac(mac: str) -> bytes:
+    """``AA:BB:CC:DD:EE:FF`` (either case) into six bytes; RuuviCodecError otherwise."""
+    parts = mac.split(":") if isinstance(mac, str) else []
+    if len(parts) != 6 or not all(len(p) == 2 and _is_hex(p) for p in parts):
+        raise RuuviCodecError(
+            ErrorKind.BAD_VALUE, f"mac must look like AA:BB:CC:DD:EE:FF, got {mac!r}"
+        )
+    return bytes(int(p, 16) for p in parts)
+
+
+_HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
+_ASCII_WHITESPACE: Final = " \t\r\n\v\f"
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in _HEX_DIGITS for c in text)
+
+
+def parse_hex(text: str) -> bytes:
+    """Hex text into bytes: surrounding ASCII whitespace ignored, then an even, non-zero number
+    of hex digits (either case) and nothing else."""
+    stripped = text.strip(_ASCII_WHITESPACE)
+    if not stripped:
+        raise RuuviCodecError(ErrorKind.BAD_HEX, "empty input: expected hex digits")
+    if not _is_hex(stripped):
+        raise RuuviCodecError(ErrorKind.BAD_HEX, "invalid hex: only 0-9, a-f and A-F allowed")
+    if len(stripped) % 2:
+        raise RuuviCodecError(
+            ErrorKind.BAD_HEX, f"invalid hex: odd number of digits ({len(stripped)})"
+        )
+    return bytes.fromhex(stripped)
+
+
+def _i16(data: bytes, offset: int) -> int:
+    return int.from_bytes(data[offset : offset + 2], "big", signed=True)
+
+
+def _u16(data: bytes, offset: int) -> int:
+    return int.from_bytes(data[offset : offset + 2], "big")
+
+
+def decode(payload: bytes) -> RuuviReading:
+    """Decode the 24-byte Format 5 manufacturer payload (first byte 0x05)."""
+    if len(payload) == 0:
+        raise RuuviCodecError(ErrorKind.WRONG_LENGTH, "empty payload")
+    if payload[0] != DATA_FORMAT:
+        raise RuuviCodecError(
+            ErrorKind.UNKNOWN_FORMAT,
+            f"unsupported data format {payload[0]} (0x{payload[0]:02X}): only format 5 is decoded",
+        )
+    if len(payload) != PAYLOAD_LENGTH:
+        raise RuuviCodecError(
+            ErrorKind.WRONG_LENGTH,
+            f"wrong length: a Format 5 payload has {PAYLOAD_LENGTH} bytes, got {len(payload)}",
+        )
+    t = _i16(payload, 1)
+    h = _u16(payload, 3)
+    p = _u16(payload, 5)
+    ax = _i16(payload, 7)
+    ay = _i16(payload, 9)
+    az = _i16(payload, 11)
+    power = _u16(payload, 13)
+    battery_raw = power >> 5
+    tx_raw = power & 0x1F
+    movement = payload[15]
+    sequence = _u16(payload, 16)
+    mac = payload[18:24]
+    return RuuviReading(
+        data_format=DATA_FORMAT,
+        temperature=None if t == _TEMPERATURE_NA else t * 5 / 1000,
+        humidity=None if h == _HUMIDITY_NA else h * 25 / 10000,
+        pressure=None if p == _PRESSURE_NA else p + 50000,
+        acceleration_x=None if ax == _ACCELERATION_NA else ax / 1000,
+        acceleration_y=None if ay == _ACCELERATION_NA else ay / 1000,
+        acceleration_z=None if az == _ACCELERATION_NA else az / 1000,
+        tx_power=None if tx_raw == _TX_POWER_NA else -40 + 2 * tx_raw,
+        battery=None if battery_raw == _BATTERY_NA else (1600 + battery_raw) / 1000,
+        movement_counter=None if movement == _MOVEMENT_NA else movement,
+        measurement_sequence=None if sequence == _SEQUENCE_NA else sequence,
+        mac=None if mac == _MAC_NA else format_mac(mac),
+    )
+
+
+def decode_hex(text: str) -> RuuviReading:
+    """Decode a Format 5 payload given as hex text."""
+    return decode(parse_hex(text))
+
+
+# --- encoding --------------------------------------------------------------------------------
+
+
+def _number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RuuviCodecError(
+            ErrorKind.BAD_VALUE, f"{name} must be a number or None, got {type(value).__name__}"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RuuviCodecError(ErrorKind.OUT_OF_RANGE, f"{name} must be finite, got {value}")
+    return value
+
+
+def _integer(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RuuviCodecError(
+            ErrorKind.BAD_VALUE, f"{name} must be an int or None, got {type(value).__name__}"
+        )
+    return value
+
+
+def _scaled(name: str, value: object, scale: int, low: int, high: int) -> int:
+    """A physical value into its raw integer at ``scale`` steps per unit, range-checked."""
+    raw = round(_number(name, value) * scale)
+    if not low <= raw <= high:
+        raise RuuviCodecError(
+            ErrorKind.OUT_OF_RANGE,
+            f"{name} {value} is out of range [{low / scale}, {high / scale}]",
+        )
+    return raw
+
+
+def _checked_int(name: str, value: object, low: int, high: int) -> int:
+    raw = _integer(name, value)
+    if not low <= raw <= high:
+        raise RuuviCodecError(
+            ErrorKind.OUT_OF_RANGE, f"{name} {raw} is out of range [{low}, {high}]"
+        )
+    return raw
+
+
+def encode(reading: RuuviReading) -> bytes:
+    """The 24-byte Format 5 payload for ``reading`` (``None`` fields become the not-available
+    values). Values are rounded to the format's resolution; a value outside the format's range,
+    a not-available value given explicitly (e.g. movement_counter 255) or a wrong type raises
+    RuuviCodecError."""
+    if reading.data_format != DATA_FORMAT:
+        raise RuuviCodecError(
+            ErrorKind.UNKNOWN_FORMAT, f"can only encode data format 5, got {reading.data_format!r}"
+        )
+
+    def opt(value: object, convert: Any, na: int) -> int:
+        return na if value is None else convert(value)
+
+    t = opt(reading.temperature, lambda v: _scaled("temperature", v, 200, -32767, 32767), -32768)
+    h = opt(reading.humidity, lambda v: _scaled("humidity", v, 400, 0, 65534), _HUMIDITY_NA)
+    p = opt(
+        reading.pressure,
+        lambda v: _checked_int("pressure", v, *PRESSURE_RANGE) - 50000,
+        _PRESSURE_NA,
+    )
+    accel = [
+        opt(value, lambda v, n=name: _scaled(n, v, 1000, -32767, 32767), _ACCELERATION_NA)
+        for name, value in (
+            ("acceleration_x", reading.acceleration_x),
+            ("acceleration_y", reading.acceleration_y),
+            ("acceleration_z", reading.acceleration_z),
+        )
+    ]
+    battery = opt(
+        reading.battery, lambda v: _scaled("battery", v, 1000, 1600, 3646) - 1600, _BATTERY_NA
+    )
+    tx = opt(reading.tx_power, _encode_tx_power, _TX_POWER_NA)
+    movement = opt(
+        reading.movement_counter,
+        lambda v: _checked_int("movement_counter", v, *MOVEMENT_COUNTER_RANGE),
+        _MOVEMENT_NA,
+    )
+    sequence = opt(
+        reading.measurement_sequence,
+        lambda v: _checked_int("measurement_sequence", v, *MEASUREMENT_SEQUENCE_RANGE),
+        _SEQUENCE_NA,
+    )
+    if reading.mac is None:
+        mac = _MAC_NA
+    else:
+        mac = parse_mac(reading.mac)
+        if mac == _MAC_NA:
+            raise RuuviCodecError(
+                ErrorKind.OUT_OF_RANGE,
+                "mac FF:FF:FF:FF:FF:FF is the not-available value; pass None instead",
+            )
+    return b"".join(
+        (
+            bytes((DATA_FORMAT,)),
+            t.to_bytes(2, "big", signed=True),
+            h.to_bytes(2, "big"),
+            p.to_bytes(2, "big"),
+            *(a.to_bytes(2, "big", signed=True) for a in accel),
+            ((battery << 5) | tx).to_bytes(2, "big"),
+            bytes((movement,)),
+            sequence.to_bytes(2, "big"),
+            mac,
+        )
+    )
+
+
+def _encode_tx_power(value: object) -> int:
+    dbm = _checked_int("tx_power", value, *TX_POWER_RANGE)
+    if dbm % 2:
+        raise RuuviCodecError(
+            ErrorKind.OUT_OF_RANGE, f"tx_power {dbm} is not a step of the format (even dBm only)"
+        )
+    return (dbm + 40) // 2
+
+
+def encode_hex(reading: RuuviReading) -> str:
+    """``encode`` as upper-case hex."""
+    return encode(reading).hex().upper()
