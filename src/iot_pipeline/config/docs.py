@@ -28,10 +28,8 @@ This file is generated: `python -m iot_pipeline.config docs > docs/configuration
 def _default_text(name: str, field: FieldInfo) -> str:
     if name in SECRET_FIELDS:
         return "(secret)"
-    if field.default_factory is not None:
-        value = field.default_factory()  # type: ignore[call-arg]
-    else:
-        value = field.default
+    factory = field.default_factory
+    value = factory() if factory is not None else field.default  # type: ignore[call-arg]
     if value is None:
         return "(unset)"
     if isinstance(value, list):

@@ -172,7 +172,9 @@ class Settings(BaseSettings):
     sink_metrics_port: int = Field(8003, ge=0, le=65535, description="Sink metrics port.")
 
     # --- Alert consumer (run_consumer.py) ----------------------------------------------------
-    alerts_metrics_port: int = Field(8001, ge=0, le=65535, description="Alert consumer metrics port.")
+    alerts_metrics_port: int = Field(
+        8001, ge=0, le=65535, description="Alert consumer metrics port."
+    )
 
     # --- Logging -----------------------------------------------------------------------------
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = Field(
@@ -197,7 +199,9 @@ class Settings(BaseSettings):
     def _known_device_types(cls, value: list[str]) -> list[str]:
         unknown = sorted(set(value) - set(SIMULATED_DEVICE_TYPES))
         if unknown:
-            raise ValueError(f"unknown device types {unknown}; known: {list(SIMULATED_DEVICE_TYPES)}")
+            raise ValueError(
+                f"unknown device types {unknown}; known: {list(SIMULATED_DEVICE_TYPES)}"
+            )
         if not value:
             raise ValueError("at least one device type is needed")
         return value

@@ -1,0 +1,1 @@
+"""Kafka clients, their configuration and the topic admin step."""

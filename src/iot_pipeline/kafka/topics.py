@@ -1,0 +1,132 @@
+"""The pipeline's topics: their desired settings (pure) and an idempotent admin step.
+
+`python -m iot_pipeline.kafka.topics` creates missing topics and warns about existing ones whose
+partitions, replication or configs differ (it never changes an existing topic by itself: that is an
+operator's decision, e.g. partitions can only grow and regrowing changes key placement).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from loguru import logger
+
+from iot_pipeline.config import Settings
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+def pipeline_topics(settings: Settings) -> list[TopicSpec]:
+    """Readings, dead letters and alerts, as the settings describe them."""
+    durable = {"min.insync.replicas": str(settings.kafka_min_insync_replicas)}
+    return [
+        TopicSpec(
+            settings.kafka_topic_name,
+            settings.kafka_partitions,
+            settings.kafka_replication_factor,
+            {**durable, "retention.ms": str(settings.kafka_retention_ms)},
+        ),
+        TopicSpec(
+            settings.kafka_dlq_topic_name,
+            settings.kafka_partitions,
+            settings.kafka_replication_factor,
+            # Dead letters wait for a person: keep them longer than the data.
+            {**durable, "retention.ms": str(30 * DAY_MS)},
+        ),
+        TopicSpec(
+            settings.kafka_alerts_topic_name,
+            settings.kafka_partitions,
+            settings.kafka_replication_factor,
+            {**durable, "retention.ms": str(30 * DAY_MS)},
+        ),
+    ]
+
+
+def topic_differences(
+    spec: TopicSpec, partitions: int, replication_factor: int, config: Mapping[str, str]
+) -> list[str]:
+    """How an existing topic differs from its spec, one readable line per difference."""
+    differences = []
+    if partitions != spec.partitions:
+        differences.append(f"{spec.name}: {partitions} partitions, expected {spec.partitions}")
+    if replication_factor != spec.replication_factor:
+        differences.append(
+            f"{spec.name}: replication factor {replication_factor}, "
+            f"expected {spec.replication_factor}"
+        )
+    for key, wanted in sorted(spec.config.items()):
+        actual = config.get(key)
+        if actual != wanted:
+            differences.append(f"{spec.name}: {key}={actual}, expected {wanted}")
+    return differences
+
+
+def ensure_topics(admin: AdminClient, specs: list[TopicSpec], timeout: float = 30.0) -> list[str]:
+    """Create missing topics; return the differences found on existing ones (also logged)."""
+    existing = admin.list_topics(timeout=timeout).topics
+    missing = [spec for spec in specs if spec.name not in existing]
+    if missing:
+        futures = admin.create_topics(
+            [
+                NewTopic(s.name, s.partitions, s.replication_factor, config=dict(s.config))
+                for s in missing
+            ],
+            operation_timeout=timeout,
+        )
+        for name, future in futures.items():
+            try:
+                future.result()
+                logger.info("created topic {}", name)
+            except KafkaException as error:
+                # Another process created it between our list and create: that is fine.
+                if error.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                    raise
+    differences: list[str] = []
+    present = [spec for spec in specs if spec not in missing]
+    if present:
+        metadata = admin.list_topics(timeout=timeout).topics
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, s.name) for s in present]
+        configs = admin.describe_configs(resources, request_timeout=timeout)
+        for spec, resource in zip(present, resources, strict=True):
+            entries = configs[resource].result()
+            topic = metadata[spec.name]
+            replication = len(next(iter(topic.partitions.values())).replicas)
+            differences += topic_differences(
+                spec,
+                len(topic.partitions),
+                replication,
+                {key: entry.value for key, entry in entries.items()},
+            )
+    for line in differences:
+        logger.warning("topic differs from its settings: {}", line)
+    return differences
+
+
+def main() -> int:
+    from iot_pipeline.config import SettingsError, load_settings
+    from iot_pipeline.kafka.config import admin_config
+    from iot_pipeline.observability.logging import configure_logging
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(error)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    ensure_topics(AdminClient(admin_config(settings)), pipeline_topics(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
