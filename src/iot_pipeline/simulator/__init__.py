@@ -1,0 +1,1 @@
+"""The device simulator (run_producer.py)."""
