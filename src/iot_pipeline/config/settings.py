@@ -87,7 +87,11 @@ class Settings(BaseSettings):
 
     # --- Schema Registry ---------------------------------------------------------------------
     schema_registry_url: str = Field(
-        "http://127.0.0.1:8081", description="Schema Registry URL (Confluent REST API)."
+        "http://127.0.0.1:8081/apis/ccompat/v7",
+        description=(
+            "Schema Registry URL (Confluent REST API): the local stack's Apicurio serves it under "
+            "/apis/ccompat/v7; Confluent's registry (Docker Compose) at the root."
+        ),
     )
     schema_auto_register: bool = Field(
         True, description="Register the value schema on first use if the subject lacks it."
@@ -158,6 +162,15 @@ class Settings(BaseSettings):
         30, ge=1, description="Readings older than this move to sensor_readings_archive."
     )
     postgres_retention_days: int = Field(90, ge=1, description="Readings older than this go.")
+    postgres_pool_size: int = Field(5, ge=1, description="Database connections kept in the pool.")
+    postgres_max_overflow: int = Field(
+        10, ge=0, description="Extra database connections allowed beyond the pool under load."
+    )
+    postgres_migrations_dir: Path | None = Field(
+        None,
+        description="Folder of the schema migration SQL files (unset: database/migrations of "
+        "the source tree; Docker images set it).",
+    )
 
     # --- TimescaleDB sink (run_timescaledb_sink.py) ------------------------------------------
     data_sink_batch_size: int = Field(
@@ -170,6 +183,20 @@ class Settings(BaseSettings):
         "iot-timescaledb-sink", description="Consumer group of the TimescaleDB sink."
     )
     sink_metrics_port: int = Field(8003, ge=0, le=65535, description="Sink metrics port.")
+    data_sink_write_method: Literal["copy", "values"] = Field(
+        "copy",
+        description="copy: COPY into a staging table + INSERT ON CONFLICT; values: multi-row "
+        "INSERT ON CONFLICT. Both idempotent; copy measured faster.",
+    )
+    data_sink_maintenance_interval: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds between maintenance runs: aggregate refresh (Apache edition), "
+        "archiving and retention.",
+    )
+    data_sink_retry_max_backoff: float = Field(
+        30.0, gt=0, description="Longest wait between database retries while it is unreachable."
+    )
 
     # --- Alert consumer (run_consumer.py) ----------------------------------------------------
     alerts_metrics_port: int = Field(
