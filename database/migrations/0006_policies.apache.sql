@@ -1,0 +1,5 @@
+-- 0006 (Apache licence): nothing to create. Native compression and the job scheduler's
+-- compression/retention policies are not part of the Apache edition. Retention is applied by the
+-- sink's maintenance task instead, with drop_chunks(): whole chunks older than
+-- POSTGRES_ARCHIVE_AFTER_DAYS move from sensor_readings to sensor_readings_archive, and chunks
+-- older than POSTGRES_RETENTION_DAYS are dropped from both tables.

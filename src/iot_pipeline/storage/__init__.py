@@ -1,0 +1,1 @@
+"""TimescaleDB storage: schema model, migrations, engine and the batch writer."""

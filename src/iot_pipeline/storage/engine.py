@@ -1,0 +1,29 @@
+"""SQLAlchemy 2 engine for TimescaleDB (psycopg2 driver) with a bounded, self-healing pool."""
+
+from __future__ import annotations
+
+from sqlalchemy import URL, Engine, create_engine, make_url
+
+from iot_pipeline.config import Settings
+
+
+def create_engine_for_url(url: str | URL, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+    """An engine whose pooled connections are checked before use (pool_pre_ping), so a restart of
+    PostgreSQL costs one failed attempt, not a pool of dead connections."""
+    return create_engine(
+        make_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 5, "application_name": "iot_pipeline"},
+    )
+
+
+def create_db_engine(settings: Settings) -> Engine:
+    """The engine for the POSTGRES_* settings (raises SettingsError without a password)."""
+    return create_engine_for_url(
+        settings.postgres_url(),
+        pool_size=settings.postgres_pool_size,
+        max_overflow=settings.postgres_max_overflow,
+    )
