@@ -308,7 +308,7 @@ def test_round_trip_reading_encode_decode(reading: RuuviReading) -> None:
     st.builds(
         RuuviReading,
         data_format=st.just(5),
-        temperature=st.floats(-163.8375, 163.8374),
+        temperature=st.floats(-163.8374, 163.8374),
         humidity=st.floats(0, 163.8362),
         pressure=st.integers(50000, 115534),
         acceleration_x=st.floats(-32.7674, 32.7674),

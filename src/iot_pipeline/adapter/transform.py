@@ -1,0 +1,123 @@
+"""One RuuviTag reading into per-sensor records of the Avro record iot_sensor_reading (pure).
+
+Each available sensor value becomes one record: device_id ``<tag mac lower-case>_<sensor>``,
+device_type ``<sensor>_sensor``, the unit of the contract, the tag and gateway context in the
+RuuviTag fields, and ``is_anomaly`` from the configured thresholds. Not-available values (None)
+produce no record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from iot_pipeline.adapter.validation import TagReading
+
+# (field of the reading, unit) in the order records are produced.
+SENSORS: Final[tuple[tuple[str, str], ...]] = (
+    ("temperature", "°C"),
+    ("humidity", "%"),
+    ("pressure", "Pa"),
+    ("acceleration_x", "g"),
+    ("acceleration_y", "g"),
+    ("acceleration_z", "g"),
+    ("battery", "V"),
+    ("tx_power", "dBm"),
+    ("movement_counter", "count"),
+)
+SENSOR_NAMES: Final = tuple(name for name, _ in SENSORS)
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A value below ``low`` or above ``high`` is an anomaly (None: no bound on that side)."""
+
+    low: float | None = None
+    high: float | None = None
+
+    def is_anomaly(self, value: float) -> bool:
+        return (self.low is not None and value < self.low) or (
+            self.high is not None and value > self.high
+        )
+
+
+# The seed design's alert thresholds; the service passes the configured ones.
+DEFAULT_THRESHOLDS: Final[Mapping[str, Threshold]] = {
+    "temperature": Threshold(-50.0, 50.0),
+    "humidity": Threshold(15.0, 100.0),
+    "pressure": Threshold(87000.0, 108500.0),
+    "battery": Threshold(2.0, None),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryModel:
+    """Battery voltage to an estimated charge percentage, linear between empty and full
+    (a CR2477 coin cell: about 3.0 V fresh, the tag browns out near 2.0 V)."""
+
+    empty_volts: float = 2.0
+    full_volts: float = 3.0
+
+    def percent(self, volts: float) -> float:
+        fraction = (volts - self.empty_volts) / (self.full_volts - self.empty_volts)
+        return round(min(1.0, max(0.0, fraction)) * 100, 1)
+
+
+def device_id(tag_mac: str, sensor: str) -> str:
+    """``cb:b8:33:4c:88:4f_temperature`` for tag CB:B8:33:4C:88:4F."""
+    return f"{tag_mac.lower()}_{sensor}"
+
+
+def reading_metadata(reading: TagReading) -> dict[str, str]:
+    """String context kept with every record (bounded: a few fixed keys)."""
+    metadata = {
+        "source": reading.source.value,
+        "timestamp_source": reading.timestamp_source.value,
+        "data_format": str(reading.values.data_format),
+    }
+    if reading.gateway_mac is not None:
+        metadata["gateway_mac"] = reading.gateway_mac
+    if reading.raw is not None:
+        metadata["raw"] = reading.raw
+    return metadata
+
+
+def to_records(
+    reading: TagReading,
+    thresholds: Mapping[str, Threshold],
+    battery: BatteryModel | None = None,
+) -> list[dict[str, Any]]:
+    """The per-sensor records (dicts matching iot_sensor_reading) for one reading."""
+    battery = battery or BatteryModel()
+    values = reading.values
+    battery_level = None if values.battery is None else battery.percent(values.battery)
+    signal = None if reading.rssi is None else float(reading.rssi)
+    metadata = reading_metadata(reading)
+    records: list[dict[str, Any]] = []
+    for sensor, unit in SENSORS:
+        raw_value = getattr(values, sensor)
+        if raw_value is None:
+            continue
+        value = float(raw_value)
+        threshold = thresholds.get(sensor)
+        records.append(
+            {
+                "device_id": device_id(reading.tag_mac, sensor),
+                "device_type": f"{sensor}_sensor",
+                "timestamp": reading.timestamp,
+                "value": value,
+                "unit": unit,
+                "location": None,
+                "battery_level": battery_level,
+                "signal_strength": signal,
+                "firmware_version": None,
+                "is_anomaly": threshold is not None and threshold.is_anomaly(value),
+                "metadata": dict(metadata),
+                "tag_mac": reading.tag_mac,
+                "gateway_id": reading.gateway_id,
+                "rssi": reading.rssi,
+                "measurement_sequence": values.measurement_sequence,
+            }
+        )
+    return records
