@@ -149,6 +149,66 @@ class Settings(BaseSettings):
 
     # --- RuuviTag adapter (run_ruuvitag_adapter.py) ------------------------------------------
     adapter_metrics_port: int = Field(8002, ge=0, le=65535, description="Adapter metrics port.")
+    adapter_mqtt_topics: CommaList = Field(
+        default_factory=lambda: ["ruuvitag/data", "ruuvitag/status/+", "ruuvi/+/+"],
+        description="Comma-separated topic filters the adapter subscribes to with QoS 1 "
+        "(wildcards and shared subscriptions `$share/<group>/<filter>` allowed).",
+    )
+    adapter_mqtt_client_id: str = Field(
+        "ruuvitag-adapter",
+        min_length=1,
+        description="MQTT client id; names the persistent session, so unique per adapter process.",
+    )
+    adapter_mqtt_session_expiry_sec: int = Field(
+        7 * 24 * 3600,
+        ge=0,
+        description="MQTT 5 session expiry: how long the broker keeps the session and queues "
+        "QoS 1 messages while the adapter is away.",
+    )
+    adapter_mqtt_receive_maximum: int = Field(
+        65535,
+        ge=1,
+        le=65535,
+        description="MQTT 5 Receive Maximum: unacknowledged QoS 1 messages the broker may send.",
+    )
+    adapter_status_topic_prefix: str = Field(
+        "ruuvitag/status/", description="Topic prefix of the firmware's gateway status messages."
+    )
+    adapter_max_payload_bytes: int = Field(
+        4096, ge=64, description="Larger MQTT payloads go to the dead-letter topic (oversize)."
+    )
+    adapter_max_future_sec: float = Field(
+        300.0, ge=0, description="Reading timestamps further ahead of the receive time are invalid."
+    )
+    adapter_max_past_sec: float = Field(
+        7 * 24 * 3600.0,
+        ge=0,
+        description="Reading timestamps older than this (relative to receive time) are invalid.",
+    )
+    adapter_dedup_window_sec: float = Field(
+        10.0,
+        ge=0,
+        description="The same tag and measurement sequence within this window is published once.",
+    )
+    adapter_dedup_max_entries: int = Field(
+        100_000, ge=1, description="Measurements the duplicate filter remembers at most."
+    )
+    adapter_anomaly_thresholds: dict[str, tuple[float | None, float | None]] = Field(
+        default_factory=lambda: {
+            "temperature": (-50.0, 50.0),
+            "humidity": (15.0, 100.0),
+            "pressure": (87000.0, 108500.0),
+            "battery": (2.0, None),
+        },
+        description="JSON object sensor -> [low, high] (null: unbounded); values outside are "
+        "flagged is_anomaly.",
+    )
+    adapter_battery_empty_volts: float = Field(
+        2.0, gt=0, description="Battery voltage reported as 0 % battery_level."
+    )
+    adapter_battery_full_volts: float = Field(
+        3.0, gt=0, description="Battery voltage reported as 100 % battery_level."
+    )
 
     # --- PostgreSQL / TimescaleDB ------------------------------------------------------------
     postgres_host: str = Field("127.0.0.1", description="PostgreSQL host.")
@@ -165,6 +225,12 @@ class Settings(BaseSettings):
     postgres_pool_size: int = Field(5, ge=1, description="Database connections kept in the pool.")
     postgres_max_overflow: int = Field(
         10, ge=0, description="Extra database connections allowed beyond the pool under load."
+    )
+    postgres_schema: str | None = Field(
+        None,
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="Schema holding the pipeline's tables (unset: public). TimescaleDB's own "
+        "functions stay reachable through public.",
     )
     postgres_migrations_dir: Path | None = Field(
         None,

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import URL, Engine, create_engine, make_url
 
 from iot_pipeline.config import Settings
 
 
-def create_engine_for_url(url: str | URL, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+def connect_args(schema: str | None) -> dict[str, Any]:
+    """libpq options: fail fast when the server is down; with a schema, put it first on the
+    search_path (public stays, for TimescaleDB's functions)."""
+    args: dict[str, Any] = {"connect_timeout": 5, "application_name": "iot_pipeline"}
+    if schema:
+        args["options"] = f"-c search_path={schema},public"
+    return args
+
+
+def create_engine_for_url(
+    url: str | URL, pool_size: int = 5, max_overflow: int = 10, schema: str | None = None
+) -> Engine:
     """An engine whose pooled connections are checked before use (pool_pre_ping), so a restart of
     PostgreSQL costs one failed attempt, not a pool of dead connections."""
     return create_engine(
@@ -16,7 +29,7 @@ def create_engine_for_url(url: str | URL, pool_size: int = 5, max_overflow: int 
         max_overflow=max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"connect_timeout": 5, "application_name": "iot_pipeline"},
+        connect_args=connect_args(schema),
     )
 
 
@@ -26,4 +39,5 @@ def create_db_engine(settings: Settings) -> Engine:
         settings.postgres_url(),
         pool_size=settings.postgres_pool_size,
         max_overflow=settings.postgres_max_overflow,
+        schema=settings.postgres_schema,
     )

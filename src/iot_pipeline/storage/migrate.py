@@ -212,7 +212,7 @@ def read_migration_files(directory: Path) -> dict[str, str]:
 
 
 def ensure_extension(conn: Connection) -> None:
-    conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
+    conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb WITH SCHEMA public"))
 
 
 def detect_edition(conn: Connection) -> Edition:
@@ -244,14 +244,20 @@ def applied_migrations(conn: Connection) -> list[AppliedMigration]:
     return [AppliedMigration(r.version, r.name, r.edition, r.checksum) for r in rows]
 
 
-def apply_migrations(engine: Engine, directory: Path) -> MigrationReport:
-    """Apply every pending migration, each in its own transaction, under an advisory lock."""
+def apply_migrations(engine: Engine, directory: Path, schema: str | None = None) -> MigrationReport:
+    """Apply every pending migration, each in its own transaction, under an advisory lock.
+
+    With ``schema`` (POSTGRES_SCHEMA; the engine puts it first on the search_path) the schema is
+    created first and everything, the version table included, lives there.
+    """
     files = read_migration_files(directory)
     with engine.connect() as conn:
         conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         conn.commit()
         try:
             with conn.begin():
+                if schema:
+                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
                 ensure_extension(conn)
                 _ensure_version_table(conn)
             edition = detect_edition(conn)
@@ -307,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     directory = resolve_migrations_dir(args.migrations_dir or settings.postgres_migrations_dir)
     engine = create_db_engine(settings)
     try:
-        report = apply_migrations(engine, directory)
+        report = apply_migrations(engine, directory, settings.postgres_schema)
     except MigrationError as exc:
         logger.error("migration failed: {}", exc)
         return 2

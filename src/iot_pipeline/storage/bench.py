@@ -1,0 +1,83 @@
+"""Write-path measurements for ``make bench``: the writer's two idempotent methods next to a raw
+COPY of the same rows into the same table (the upper bound), in the same run."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+
+from iot_pipeline.storage.rows import Row, reading_to_row
+from iot_pipeline.storage.writer import _COLUMNS_SQL, WriteMethod, copy_payload, write_batch
+
+
+def synthetic_rows(
+    count: int, devices: int, prefix: str, start: datetime | None = None
+) -> list[Row]:
+    """``count`` readings spread over ``devices`` devices, one per device per 10 s."""
+    start = start or datetime.now(UTC) - timedelta(days=1)
+    rows = []
+    for i in range(count):
+        device = i % devices
+        rows.append(
+            reading_to_row(
+                {
+                    "device_id": f"{prefix}-{device:04d}_temperature",
+                    "device_type": "temperature_sensor",
+                    "timestamp": start + timedelta(seconds=10 * (i // devices)),
+                    "value": 20.0 + (i % 100) / 10,
+                    "unit": "°C",
+                    "battery_level": 95.0,
+                    "metadata": {"bench": prefix},
+                    "tag_mac": "AA:BB:CC:DD:EE:FF",
+                    "rssi": -60,
+                    "measurement_sequence": i % 65536,
+                    "is_anomaly": i % 97 == 0,
+                }
+            )
+        )
+    return rows
+
+
+def raw_copy(engine: Engine, rows: Sequence[Row]) -> int:
+    """COPY straight into sensor_readings: fastest, but neither idempotent nor safe on replay."""
+    conn = engine.raw_connection()
+    try:
+        with conn.cursor() as cur:
+            cur.copy_expert(
+                f"COPY sensor_readings ({_COLUMNS_SQL}) FROM STDIN", io.StringIO(copy_payload(rows))
+            )
+        conn.commit()
+    finally:
+        conn.close()
+    return len(rows)
+
+
+def _rate(write: Callable[[Sequence[Row]], int], rows: Sequence[Row], batch: int) -> float:
+    started = time.perf_counter()
+    for i in range(0, len(rows), batch):
+        write(rows[i : i + batch])
+    return len(rows) / (time.perf_counter() - started)
+
+
+def measure_write_methods(engine: Engine, count: int, devices: int, batch: int) -> dict[str, float]:
+    """Rows/s of raw COPY, COPY-staging + INSERT ON CONFLICT, and multi-row INSERT ON CONFLICT,
+    each on its own fresh rows (same table, same indexes) in batches of ``batch`` rows."""
+    return {
+        "raw_copy": _rate(
+            lambda r: raw_copy(engine, r), synthetic_rows(count, devices, "raw"), batch
+        ),
+        "copy_staging_on_conflict": _rate(
+            lambda r: write_batch(engine, r, WriteMethod.COPY),
+            synthetic_rows(count, devices, "copy"),
+            batch,
+        ),
+        "values_on_conflict": _rate(
+            lambda r: write_batch(engine, r, WriteMethod.VALUES),
+            synthetic_rows(count, devices, "values"),
+            batch,
+        ),
+    }
