@@ -1,0 +1,196 @@
+"""Configuration of the alert rules, and the mapping of device types onto sensor kinds.
+
+Two naming schemes reach the consumer: the simulator's seed-design types (``temperature``,
+``humidity``, ``pressure``, ``motion``, ``light``) and the RuuviTag adapter's per-sensor types
+(``temperature_sensor``, ``humidity_sensor``, ``pressure_sensor``, ``battery_sensor``, ...).
+Both map onto one *kind* (``temperature``, ...), and values are normalised to the kind's
+canonical unit (°C, %, Pa, V) so one set of limits serves both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from iot_pipeline.alerts.model import Severity
+
+# Kind -> canonical unit; readings in another known unit are converted (see normalise_value).
+CANONICAL_UNITS: Mapping[str, str] = {
+    "temperature": "°C",
+    "humidity": "%",
+    "pressure": "Pa",
+    "battery": "V",
+}
+
+_UNIT_FACTORS: Mapping[tuple[str, str], float] = {
+    ("pressure", "hpa"): 100.0,
+    ("pressure", "mbar"): 100.0,
+    ("pressure", "kpa"): 1000.0,
+    ("battery", "mv"): 0.001,
+}
+
+
+def device_kind(device_type: str) -> str:
+    """``temperature_sensor`` and ``temperature`` are both kind ``temperature``."""
+    kind = device_type.strip().lower()
+    if kind.endswith("_sensor"):
+        kind = kind[: -len("_sensor")]
+    return kind
+
+
+def normalise_value(kind: str, value: float, unit: str) -> tuple[float, str]:
+    """Convert ``value`` to the kind's canonical unit where the unit is a known alternative."""
+    canonical = CANONICAL_UNITS.get(kind)
+    if canonical is None:
+        return value, unit
+    u = unit.strip().lower()
+    if kind == "temperature" and u in {"°f", "f", "degf", "fahrenheit"}:
+        return (value - 32.0) * 5.0 / 9.0, canonical
+    if kind == "temperature" and u in {"k", "kelvin"}:
+        return value - 273.15, canonical
+    factor = _UNIT_FACTORS.get((kind, u))
+    if factor is not None:
+        return value * factor, canonical
+    return value, unit or canonical
+
+
+@dataclass(frozen=True, slots=True)
+class KindRules:
+    """Per-kind limits, in the kind's canonical unit. ``None`` switches a check off."""
+
+    low: float | None = None
+    high: float | None = None
+    # Hysteresis: a threshold alert clears only once the value is back inside by this margin.
+    hysteresis: float = 0.0
+    threshold_severity: Severity = Severity.CRITICAL
+    max_rate_per_hour: float | None = None
+    stuck_readings: int | None = None
+    statistical: bool = True
+    # Floor under the rolling standard deviation, so a very quiet signal does not alert on noise.
+    min_std: float = 1e-6
+
+
+def default_kinds() -> dict[str, KindRules]:
+    """Seed-design thresholds (temperature -50..50 °C, humidity 15..100 %, pressure
+    87,000..108,500 Pa, battery above 2.0 V) plus rate, stuck and statistical settings."""
+    return {
+        "temperature": KindRules(
+            low=-50.0,
+            high=50.0,
+            hysteresis=1.0,
+            max_rate_per_hour=20.0,
+            stuck_readings=60,
+            min_std=0.05,
+        ),
+        "humidity": KindRules(
+            low=15.0,
+            high=100.0,
+            hysteresis=2.0,
+            max_rate_per_hour=40.0,
+            stuck_readings=60,
+            min_std=0.2,
+        ),
+        "pressure": KindRules(
+            low=87_000.0,
+            high=108_500.0,
+            hysteresis=200.0,
+            max_rate_per_hour=600.0,
+            stuck_readings=None,  # integer Pa: a still day legitimately repeats values
+            min_std=5.0,
+        ),
+        "battery": KindRules(
+            low=2.0,
+            hysteresis=0.05,
+            threshold_severity=Severity.WARNING,
+            statistical=False,  # falls slowly and steps with load: not a useful signal
+            min_std=0.01,
+        ),
+        # Sensors whose values are legitimately constant or jumpy: silence rule only.
+        "tx_power": KindRules(statistical=False),
+        "movement_counter": KindRules(statistical=False),
+        "acceleration_x": KindRules(statistical=False),
+        "acceleration_y": KindRules(statistical=False),
+        "acceleration_z": KindRules(statistical=False),
+        "motion": KindRules(statistical=False),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RulesConfig:
+    """Everything the rules engine is tuned by; built from Settings in the service."""
+
+    kinds: Mapping[str, KindRules] = field(default_factory=default_kinds)
+    # Used for kinds not listed in ``kinds`` (e.g. the simulator's ``light``).
+    default_kind: KindRules = field(default_factory=KindRules)
+    # Consecutive clear evaluations before a threshold/rate/statistical/lost-packet alert resolves.
+    clear_after: int = 3
+    # Rate of change: least-squares slope over the readings of the last rate_window_ms.
+    rate_window_ms: int = 300_000
+    rate_min_span_ms: int = 60_000
+    rate_min_points: int = 5
+    rate_clear_ratio: float = 0.8
+    rate_max_points: int = 512
+    # Silence: no reading arrived for this long (checked on the timer tick).
+    silence_timeout_ms: int = 120_000
+    # A device unseen for this long has its windows dropped (open alerts are kept).
+    forget_after_ms: int = 7 * 24 * 3_600_000
+    # Statistical rule: rolling z-score over the last ``zscore_window`` values.
+    zscore_window: int = 60
+    zscore_warmup: int = 20
+    zscore_fire: float = 4.0
+    zscore_clear: float = 2.5
+    # Lost packets (RuuviTag measurement_sequence): loss rate over the last lost_window packets.
+    lost_window: int = 100
+    lost_min_expected: int = 20
+    lost_fire_rate: float = 0.2
+    lost_clear_rate: float = 0.1
+    # A forward jump larger than this (or a backward step) is a tag restart, not a loss.
+    seq_restart_gap: int = 1000
+    # A backward step of at most this many is a late duplicate from another gateway: ignored.
+    seq_reorder_tolerance: int = 16
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.clear_after < 1:
+            problems.append("clear_after must be >= 1")
+        if self.zscore_warmup < 2 or self.zscore_window < self.zscore_warmup:
+            problems.append("need 2 <= zscore_warmup <= zscore_window")
+        if not 0 < self.zscore_clear <= self.zscore_fire:
+            problems.append("need 0 < zscore_clear <= zscore_fire")
+        if not 0 <= self.lost_clear_rate <= self.lost_fire_rate < 1:
+            problems.append("need 0 <= lost_clear_rate <= lost_fire_rate < 1")
+        if not 0 < self.rate_clear_ratio <= 1:
+            problems.append("need 0 < rate_clear_ratio <= 1")
+        if self.rate_min_points < 2 or self.rate_max_points < self.rate_min_points:
+            problems.append("need 2 <= rate_min_points <= rate_max_points")
+        if self.silence_timeout_ms <= 0 or self.rate_window_ms <= 0:
+            problems.append("silence_timeout_ms and rate_window_ms must be positive")
+        if not 0 < self.seq_reorder_tolerance < self.seq_restart_gap < 32768:
+            problems.append("need 0 < seq_reorder_tolerance < seq_restart_gap < 32768")
+        for kind, rules in self.kinds.items():
+            if rules.low is not None and rules.high is not None and rules.low >= rules.high:
+                problems.append(f"{kind}: low must be below high")
+            if rules.hysteresis < 0:
+                problems.append(f"{kind}: hysteresis must be >= 0")
+            if rules.stuck_readings is not None and rules.stuck_readings < 2:
+                problems.append(f"{kind}: stuck_readings must be >= 2")
+        if problems:
+            raise ValueError("invalid alert rules configuration: " + "; ".join(problems))
+
+    def for_kind(self, kind: str) -> KindRules:
+        return self.kinds.get(kind, self.default_kind)
+
+    def with_kind_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> RulesConfig:
+        """A copy with per-kind fields replaced, e.g. ``{"temperature": {"high": 8.0}}``."""
+        kinds = dict(self.kinds)
+        for kind, fields in overrides.items():
+            base = kinds.get(device_kind(kind), self.default_kind)
+            values = dict(fields)
+            if "threshold_severity" in values:
+                values["threshold_severity"] = Severity(values["threshold_severity"])
+            try:
+                kinds[device_kind(kind)] = replace(base, **values)
+            except TypeError as exc:
+                raise ValueError(f"invalid alert rule override for {kind!r}: {exc}") from exc
+        return replace(self, kinds=kinds)
