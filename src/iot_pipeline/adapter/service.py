@@ -1,0 +1,597 @@
+"""The RuuviTag adapter service: MQTT (QoS 1, persistent session) -> Kafka, bad input -> DLQ.
+
+Threads: paho's network thread only queues incoming messages; the main thread parses, transforms
+and produces them and serves the Kafka delivery callbacks, which acknowledge each MQTT message to
+the broker only once every record made from it (or its dead letter) is confirmed by Kafka. A
+crash in between therefore loses nothing: the broker redelivers what was never acknowledged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from loguru import logger
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from iot_pipeline.adapter.dedup import DuplicateFilter
+from iot_pipeline.adapter.reasons import Rejection
+from iot_pipeline.adapter.transform import SENSOR_NAMES, BatteryModel, Threshold, to_records
+from iot_pipeline.adapter.validation import (
+    GatewayStatus,
+    TagReading,
+    ValidationLimits,
+    parse_message,
+)
+from iot_pipeline.config import Settings, SettingsError, load_settings
+
+SERVICE_NAME = "ruuvitag-adapter"
+INTERNAL_ERROR = "internal_error"  # DLQ reason when processing a message failed (a bug)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One MQTT message as the network thread hands it over."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received_at: datetime
+    received_mono: float
+
+
+class AdapterMetrics:
+    """The adapter's metrics; labels are bounded (reason codes, sources, states: no ids)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.received = Counter(
+            "mqtt_adapter_messages_received_total", "MQTT messages received.", registry=registry
+        )
+        self.readings = Counter(
+            "mqtt_adapter_readings_total",
+            "Valid RuuviTag readings, by payload family.",
+            ["source"],
+            registry=registry,
+        )
+        self.records = Counter(
+            "mqtt_adapter_records_published_total",
+            "Per-sensor records confirmed by Kafka.",
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "mqtt_adapter_dead_letters_total",
+            "Messages sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "mqtt_adapter_duplicates_total",
+            "Readings dropped as already published through another gateway.",
+            registry=registry,
+        )
+        self.delivery_failures = Counter(
+            "mqtt_adapter_kafka_delivery_failures_total",
+            "Kafka deliveries that failed and were retried.",
+            registry=registry,
+        )
+        self.devices_seen = Gauge(
+            "mqtt_adapter_ruuvitag_devices_seen",
+            "Distinct RuuviTags seen since start.",
+            registry=registry,
+        )
+        self.gateways_online = Gauge(
+            "mqtt_adapter_gateways_online",
+            "Gateways whose last status message said online.",
+            registry=registry,
+        )
+        self.gateway_status = Counter(
+            "mqtt_adapter_gateway_status_messages_total",
+            "Gateway status messages, by state.",
+            ["state"],
+            registry=registry,
+        )
+        self.connected = Gauge(
+            "mqtt_adapter_mqtt_connected",
+            "1 while connected to the MQTT broker.",
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "mqtt_adapter_pending_messages",
+            "MQTT messages waiting for Kafka confirmation before their acknowledgement.",
+            registry=registry,
+        )
+        self.transform_duration = Histogram(
+            "mqtt_adapter_transformation_duration_seconds",
+            "Time to validate, transform and serialize one message.",
+            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
+            registry=registry,
+        )
+        self.ack_latency = Histogram(
+            "mqtt_adapter_ack_latency_seconds",
+            "Time from receiving an MQTT message to acknowledging it after Kafka confirmed it.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+
+class RecordSink(Protocol):
+    """What the adapter needs of iot_pipeline.kafka.producer.AvroProducer."""
+
+    topic: str
+
+    def serialize(self, value: Mapping[str, Any]) -> bytes: ...
+
+    def produce_raw(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        on_delivery: Callable[[Any, Any], None] | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None: ...
+
+    def poll(self, timeout: float = 0) -> int: ...
+
+    def flush(self, timeout: float = 30.0) -> int: ...
+
+
+Acknowledge = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterOptions:
+    limits: ValidationLimits = field(default_factory=ValidationLimits)
+    thresholds: Mapping[str, Threshold] = field(default_factory=dict)
+    battery: BatteryModel = field(default_factory=BatteryModel)
+    dedup_window_sec: float = 10.0
+    dedup_max_entries: int = 100_000
+    retry_backoff_sec: float = 1.0
+    max_devices_tracked: int = 100_000
+    max_gateways_tracked: int = 10_000
+
+
+class _Pending:
+    """One MQTT message (plus duplicates riding on it) awaiting its Kafka confirmations."""
+
+    __slots__ = ("acks", "dedup_key", "received_mono", "records", "remaining")
+
+    def __init__(
+        self,
+        message: Incoming,
+        remaining: int,
+        dedup_key: tuple[str, int] | None,
+        records: int,
+    ) -> None:
+        self.acks = [(message.mid, message.qos)]
+        self.remaining = remaining
+        self.received_mono = message.received_mono
+        self.dedup_key = dedup_key
+        self.records = records
+
+
+@dataclass(slots=True)
+class _Retry:
+    due: float
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None
+    pending: _Pending
+
+
+class Adapter:
+    """Handles messages one by one; acknowledges each once Kafka has everything made from it."""
+
+    def __init__(
+        self,
+        sink: RecordSink,
+        dlq_topic: str,
+        acknowledge: Acknowledge,
+        options: AdapterOptions,
+        metrics: AdapterMetrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sink = sink
+        self._dlq_topic = dlq_topic
+        self._acknowledge = acknowledge
+        self._options = options
+        self._metrics = metrics
+        self._clock = clock
+        self._dedup = DuplicateFilter(options.dedup_window_sec, options.dedup_max_entries)
+        self._pending_by_key: dict[tuple[str, int], _Pending] = {}
+        self._in_flight = 0
+        self._retries: deque[_Retry] = deque()
+        self._devices: set[str] = set()
+        self._gateways: dict[str, bool] = {}
+        self._last_warning = float("-inf")
+
+    @property
+    def in_flight(self) -> int:
+        """MQTT messages not yet acknowledged because Kafka has not confirmed them."""
+        return self._in_flight
+
+    def handle(self, message: Incoming) -> None:
+        started = time.perf_counter()
+        self._metrics.received.inc()
+        result = parse_message(
+            message.topic, message.payload, message.received_at, self._options.limits
+        )
+        if isinstance(result, Rejection):
+            self._dead_letter(message, result.reason.value, result.message)
+        elif isinstance(result, GatewayStatus):
+            self._gateway_status(result)
+            self._acknowledge(message.mid, message.qos)
+        else:
+            self._reading(message, result)
+        self._metrics.transform_duration.observe(time.perf_counter() - started)
+
+    def _reading(self, message: Incoming, reading: TagReading) -> None:
+        sequence = reading.values.measurement_sequence
+        dedup_key = None if sequence is None else (reading.tag_mac, sequence)
+        if self._dedup.is_duplicate(reading.tag_mac, sequence, self._clock()):
+            self._metrics.duplicates.inc()
+            original = self._pending_by_key.get(dedup_key) if dedup_key else None
+            if original is not None:  # acknowledge together with the copy being published
+                original.acks.append((message.mid, message.qos))
+            else:
+                self._acknowledge(message.mid, message.qos)
+            return
+        try:
+            records = to_records(reading, self._options.thresholds, self._options.battery)
+            encoded = [(r["device_id"].encode(), self._sink.serialize(r)) for r in records]
+        except Exception as exc:  # a bug, not bad input: keep the message for a person
+            self._dedup.forget(reading.tag_mac, sequence)
+            logger.exception("processing a reading failed; sending it to the dead-letter topic")
+            self._dead_letter(message, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+            return
+        self._metrics.readings.labels(reading.source.value).inc()
+        self._note_device(reading.tag_mac)
+        if not encoded:  # every value "not available": nothing to store
+            self._acknowledge(message.mid, message.qos)
+            return
+        pending = _Pending(message, len(encoded), dedup_key, len(encoded))
+        self._track(pending)
+        for key, value in encoded:
+            self._send(self._sink.topic, key, value, None, pending)
+
+    def _dead_letter(self, message: Incoming, reason: str, text: str) -> None:
+        self._metrics.dead_letters.labels(reason).inc()
+        now = self._clock()
+        if now - self._last_warning >= 1.0:
+            self._last_warning = now
+            logger.warning("dead letter ({}) from {}: {}", reason, message.topic, text)
+        else:
+            logger.debug("dead letter ({}) from {}: {}", reason, message.topic, text)
+        headers = [
+            ("reason", reason.encode()),
+            ("error", text[:1000].encode()),
+            ("mqtt_topic", message.topic.encode()),
+            ("received_at", message.received_at.isoformat().encode()),
+            ("source", SERVICE_NAME.encode()),
+        ]
+        pending = _Pending(message, 1, None, 0)
+        self._track(pending)
+        self._send(self._dlq_topic, message.topic.encode(), message.payload, headers, pending)
+
+    def _track(self, pending: _Pending) -> None:
+        self._in_flight += 1
+        self._metrics.pending.set(self._in_flight)
+        if pending.dedup_key is not None:
+            self._pending_by_key[pending.dedup_key] = pending
+
+    def _send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None,
+        pending: _Pending,
+    ) -> None:
+        def on_delivery(error: Any, _message: Any) -> None:
+            if error is not None:
+                self._failed(topic, key, value, headers, pending, error)
+            else:
+                self._delivered(pending)
+
+        try:
+            self._sink.produce_raw(topic, key, value, on_delivery, headers)
+        except Exception as exc:  # e.g. KafkaException from produce(): retry like a failure
+            self._failed(topic, key, value, headers, pending, exc)
+
+    def _failed(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None,
+        pending: _Pending,
+        error: object,
+    ) -> None:
+        self._metrics.delivery_failures.inc()
+        logger.error("Kafka delivery to {} failed ({}); retrying", topic, error)
+        due = self._clock() + self._options.retry_backoff_sec
+        self._retries.append(_Retry(due, topic, key, value, headers, pending))
+
+    def _delivered(self, pending: _Pending) -> None:
+        pending.remaining -= 1
+        if pending.remaining:
+            return
+        for mid, qos in pending.acks:
+            self._acknowledge(mid, qos)
+        self._metrics.records.inc(pending.records)
+        self._metrics.ack_latency.observe(self._clock() - pending.received_mono)
+        if pending.dedup_key is not None and self._pending_by_key.get(pending.dedup_key) is pending:
+            del self._pending_by_key[pending.dedup_key]
+        self._in_flight -= 1
+        self._metrics.pending.set(self._in_flight)
+
+    def retry_failed(self) -> int:
+        """Produce again the records whose delivery failed and whose backoff has passed."""
+        now = self._clock()
+        retried = 0
+        while self._retries and self._retries[0].due <= now:
+            item = self._retries.popleft()
+            self._send(item.topic, item.key, item.value, item.headers, item.pending)
+            retried += 1
+        return retried
+
+    @property
+    def retries_waiting(self) -> int:
+        return len(self._retries)
+
+    def _note_device(self, tag_mac: str) -> None:
+        if tag_mac not in self._devices and len(self._devices) < self._options.max_devices_tracked:
+            self._devices.add(tag_mac)
+            self._metrics.devices_seen.set(len(self._devices))
+
+    def _gateway_status(self, status: GatewayStatus) -> None:
+        state = "online" if status.online else "offline"
+        self._metrics.gateway_status.labels(state).inc()
+        known = status.gateway_id in self._gateways
+        if known or len(self._gateways) < self._options.max_gateways_tracked:
+            if self._gateways.get(status.gateway_id) != status.online:
+                logger.info("gateway {} is {}", status.gateway_id, state)
+            self._gateways[status.gateway_id] = status.online
+            self._metrics.gateways_online.set(sum(self._gateways.values()))
+
+
+# --- I/O: the MQTT side -----------------------------------------------------------------------
+
+
+class MqttSubscriber:
+    """paho-mqtt 2.x client: MQTT 5, persistent session, QoS 1, manual acknowledgements."""
+
+    def __init__(
+        self, settings: Settings, inbox: queue.Queue[Incoming], metrics: AdapterMetrics
+    ) -> None:
+        import paho.mqtt.client as mqtt
+
+        self._settings = settings
+        self._inbox = inbox
+        self._metrics = metrics
+        self._topics = list(settings.adapter_mqtt_topics)
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=settings.adapter_mqtt_client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if settings.mqtt_username:
+            password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+            client.username_pw_set(settings.mqtt_username, password)
+        if settings.mqtt_tls_enabled:
+            client.tls_set(ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        self.client = client
+
+    def start(self) -> None:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self._settings.adapter_mqtt_session_expiry_sec
+        properties.ReceiveMaximum = self._settings.adapter_mqtt_receive_maximum
+        self.client.connect_async(
+            self._settings.mqtt_broker_host,
+            self._settings.mqtt_broker_port,
+            keepalive=30,
+            clean_start=False,
+            properties=properties,
+        )
+        self.client.loop_start()
+
+    def acknowledge(self, mid: int, qos: int) -> None:
+        self.client.ack(mid, qos)
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(
+        self, client: Any, _userdata: Any, flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            logger.error("MQTT connection refused: {}", reason)
+            return
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+
+        self._metrics.connected.set(1)
+        logger.info(
+            "connected to MQTT {}:{} (session present: {}); subscribing to {}",
+            self._settings.mqtt_broker_host,
+            self._settings.mqtt_broker_port,
+            flags.session_present,
+            self._topics,
+        )
+        client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self._topics])
+
+    def _on_subscribe(
+        self, _client: Any, _userdata: Any, _mid: int, reasons: Any, _props: Any
+    ) -> None:
+        for topic, reason in zip(self._topics, reasons, strict=False):
+            if reason.is_failure:
+                logger.error("subscription to {} refused: {}", topic, reason)
+
+    def _on_disconnect(
+        self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        self._metrics.connected.set(0)
+        logger.warning("disconnected from MQTT ({}); paho reconnects with backoff", reason)
+
+    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            topic = bytes(message._topic).decode("utf-8", "replace")
+        self._inbox.put(
+            Incoming(
+                topic=topic,
+                payload=bytes(message.payload),
+                mid=message.mid,
+                qos=message.qos,
+                received_at=datetime.now(UTC),
+                received_mono=time.monotonic(),
+            )
+        )
+
+
+# --- the loop and main() ------------------------------------------------------------------------
+
+
+def run(
+    adapter: Adapter,
+    inbox: queue.Queue[Incoming],
+    sink: RecordSink,
+    stop: threading.Event,
+    batch_size: int = 1000,
+) -> None:
+    """Handle messages until ``stop`` is set; serves delivery callbacks and retries meanwhile."""
+    while not stop.is_set():
+        try:
+            first = inbox.get(timeout=0.05)
+        except queue.Empty:
+            sink.poll(0)
+            adapter.retry_failed()
+            continue
+        adapter.handle(first)
+        for _ in range(batch_size - 1):
+            try:
+                adapter.handle(inbox.get_nowait())
+            except queue.Empty:
+                break
+        sink.poll(0)
+        adapter.retry_failed()
+
+
+def drain(adapter: Adapter, sink: RecordSink, timeout: float = 30.0) -> int:
+    """After the loop stopped: wait for Kafka to confirm what is in flight (acknowledging it),
+    retrying failures until ``timeout``; returns the MQTT messages still unconfirmed."""
+    deadline = time.monotonic() + timeout
+    while (adapter.in_flight or adapter.retries_waiting) and time.monotonic() < deadline:
+        sink.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+        adapter.retry_failed()
+    return adapter.in_flight
+
+
+def build_options(settings: Settings) -> AdapterOptions:
+    """The adapter's options from the settings (SettingsError naming the variable if invalid)."""
+    unknown = sorted(set(settings.adapter_anomaly_thresholds) - set(SENSOR_NAMES))
+    if unknown:
+        raise SettingsError(
+            f"ADAPTER_ANOMALY_THRESHOLDS: unknown sensors {unknown}; known: {list(SENSOR_NAMES)}"
+        )
+    if settings.adapter_battery_full_volts <= settings.adapter_battery_empty_volts:
+        raise SettingsError("ADAPTER_BATTERY_FULL_VOLTS must be above ADAPTER_BATTERY_EMPTY_VOLTS")
+    return AdapterOptions(
+        limits=ValidationLimits(
+            max_payload_bytes=settings.adapter_max_payload_bytes,
+            max_future=timedelta(seconds=settings.adapter_max_future_sec),
+            max_past=timedelta(seconds=settings.adapter_max_past_sec),
+            status_topic_prefix=settings.adapter_status_topic_prefix,
+        ),
+        thresholds={
+            sensor: Threshold(low, high)
+            for sensor, (low, high) in settings.adapter_anomaly_thresholds.items()
+        },
+        battery=BatteryModel(
+            settings.adapter_battery_empty_volts, settings.adapter_battery_full_volts
+        ),
+        dedup_window_sec=settings.adapter_dedup_window_sec,
+        dedup_max_entries=settings.adapter_dedup_max_entries,
+    )
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+        options = build_options(settings)
+    except SettingsError as error:
+        print(error)
+        return 2
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    from iot_pipeline.kafka.config import admin_config
+    from iot_pipeline.kafka.producer import AvroProducer, ProducerMetrics
+    from iot_pipeline.kafka.topics import ensure_topics, pipeline_topics
+    from iot_pipeline.observability.logging import configure_logging
+    from iot_pipeline.observability.metrics import serve_metrics
+    from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
+
+    configure_logging(settings.log_level, settings.log_format, service=SERVICE_NAME)
+    registry = CollectorRegistry()
+    metrics = AdapterMetrics(registry)
+    ensure_topics(AdminClient(admin_config(settings)), pipeline_topics(settings))
+    producer = AvroProducer.create(
+        settings,
+        SchemaRegistryClient({"url": settings.schema_registry_url}),
+        load_schema(READING_SCHEMA_FILE),
+        settings.kafka_topic_name,
+        client_id=settings.adapter_mqtt_client_id,
+        metrics=ProducerMetrics(registry),
+    )
+    serve_metrics(registry, settings.adapter_metrics_port)
+
+    inbox: queue.Queue[Incoming] = queue.Queue(maxsize=200_000)
+    subscriber = MqttSubscriber(settings, inbox, metrics)
+    adapter = Adapter(
+        producer, settings.kafka_dlq_topic_name, subscriber.acknowledge, options, metrics
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    subscriber.start()
+    logger.info(
+        "adapter running: MQTT {} -> Kafka {} (dead letters: {})",
+        settings.adapter_mqtt_topics,
+        settings.kafka_topic_name,
+        settings.kafka_dlq_topic_name,
+    )
+    try:
+        run(adapter, inbox, producer, stop)
+    finally:
+        unconfirmed = drain(adapter, producer)
+        with contextlib.suppress(Exception):
+            subscriber.stop()
+    if unconfirmed:
+        logger.error(
+            "{} MQTT messages unconfirmed by Kafka at exit; the broker will redeliver them",
+            unconfirmed,
+        )
+        return 1
+    logger.info("stopped cleanly; every processed message is in Kafka and acknowledged")
+    return 0
