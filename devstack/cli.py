@@ -47,10 +47,10 @@ def describe_strangers(service: Service) -> str | None:
             continue
         owners = proc.port_owners(port)
         who = "; ".join(f"pid {pid}: {cmd[:160]}" for pid, cmd in owners) or "an unknown process"
+        hint = f"'service {service.distro_service} stop' or " if service.distro_service else ""
         return (
             f"port {port} is already in use by {who} -- not a process devstack started. "
-            f"Stop it (a distro service? e.g. 'service {service.name} stop' or 'kill <pid>') "
-            f"and run 'make up' again."
+            f"Stop it ({hint}'kill <pid>') and run 'make up' again."
         )
     return None
 

@@ -11,7 +11,7 @@ import re
 import shutil
 import signal
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.config import REPO_ROOT, StackConfig
@@ -22,6 +22,7 @@ ALERTMANAGER_CONF = REPO_ROOT / "monitoring" / "alertmanager" / "alertmanager.ym
 # If the monitoring area provides a JMX exporter config, brokers serve JMX metrics on 7071-7073.
 KAFKA_JMX_EXPORTER_CONF = REPO_ROOT / "monitoring" / "jmx-exporter" / "kafka.yml"
 KAFKA_JMX_EXPORTER_PORTS = (7071, 7072, 7073)
+DEFAULT_MQTT_PORT = 1883
 
 
 class SetupError(RuntimeError):
@@ -51,7 +52,8 @@ class Service:
     endpoint: str
     stop_signal: int = signal.SIGTERM
     stop_timeout_s: float = 30.0
-    extra: dict[str, object] = field(default_factory=dict)
+    # The Debian package's own service of the same server, named when it holds our port.
+    distro_service: str | None = None
 
     def pidfile(self, cfg: StackConfig) -> Path:
         return cfg.run_dir / f"{self.name}.pid"
@@ -235,14 +237,17 @@ def mosquitto_native_conf(project_conf: str, port: int, data_dir: Path) -> str:
     for line in project_conf.splitlines():
         words = line.split()
         key = words[0] if words else ""
-        if key == "listener":
+        if key == "listener" and len(words) >= 2:
+            # The MQTT listener (1883 in the file) moves to ``port``; others keep theirs. All bind
+            # to loopback only.
             saw_listener = True
-            extra = " ".join(words[3:]) if len(words) > 3 else ""
-            out.append(f"listener {port} 127.0.0.1 {extra}".rstrip())
+            listen_port = port if words[1] == str(DEFAULT_MQTT_PORT) else int(words[1])
+            out.append(f"listener {listen_port} 127.0.0.1")
         elif key == "persistence_location":
             out.append(f"persistence_location {data_dir}/")
-        elif key == "log_dest" and len(words) > 1 and words[1] == "file":
-            out.append("log_dest stdout")
+        elif key == "log_dest" and len(words) > 1 and words[1] in ("file", "stdout"):
+            # stderr is unbuffered when not a terminal, so the log file is always current.
+            out.append("log_dest stderr")
         elif key in ("pid_file", "user"):
             out.append(f"# (devstack) {line}")
         else:
@@ -466,7 +471,10 @@ def all_services(cfg: StackConfig) -> list[Service]:
         *brokers,
         Registry(name="registry", ports=(cfg.registry_port,), endpoint=cfg.registry_url),
         Mosquitto(
-            name="mqtt", ports=(cfg.mqtt_port,), endpoint=f"mqtt://127.0.0.1:{cfg.mqtt_port}"
+            name="mqtt",
+            ports=(cfg.mqtt_port,),
+            endpoint=f"mqtt://127.0.0.1:{cfg.mqtt_port}",
+            distro_service="mosquitto",
         ),
         Postgres(
             name="postgres",
@@ -474,15 +482,18 @@ def all_services(cfg: StackConfig) -> list[Service]:
             endpoint=f"postgresql://{cfg.postgres_user}@127.0.0.1:{cfg.postgres_port}/{cfg.postgres_db}",
             stop_signal=signal.SIGINT,  # PostgreSQL's "fast" shutdown
             stop_timeout_s=60.0,
+            distro_service="postgresql",
         ),
         Prometheus(
             name="prometheus",
             ports=(cfg.prometheus_port,),
             endpoint=f"http://127.0.0.1:{cfg.prometheus_port}",
+            distro_service="prometheus",
         ),
         Alertmanager(
             name="alertmanager",
             ports=(cfg.alertmanager_port,),
             endpoint=f"http://127.0.0.1:{cfg.alertmanager_port}",
+            distro_service="prometheus-alertmanager",
         ),
     ]
