@@ -1,0 +1,1 @@
+"""TimescaleDB sink: Kafka readings -> sensor_readings, batched, idempotent, loss-free."""

@@ -1,0 +1,86 @@
+"""The sink's Prometheus metrics, registered on the registry the service's main() builds."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class SinkMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.received = Counter(
+            "iot_messages_received_total", "Records consumed from Kafka.", registry=registry
+        )
+        self.processed = Counter(
+            "iot_messages_processed_total",
+            "Records safely handled: stored (or already stored) in TimescaleDB.",
+            registry=registry,
+        )
+        self.failed = Counter(
+            "iot_messages_failed_total",
+            "Records that could not be stored and went to the dead-letter topic.",
+            ["reason"],
+            registry=registry,
+        )
+        self.processing = Histogram(
+            "iot_processing_duration_seconds",
+            "Time to write one batch and commit its offsets.",
+            buckets=SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "iot_sink_batch_size",
+            "Rows per written batch.",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=registry,
+        )
+        self.insert_latency = Histogram(
+            "iot_sink_insert_duration_seconds",
+            "Duration of the database transaction of one batch.",
+            buckets=SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self.sensor_to_commit = Histogram(
+            "iot_sink_sensor_to_commit_seconds",
+            "From a reading's sensor timestamp to its database commit.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.rows_inserted = Counter(
+            "iot_sink_rows_inserted_total", "New rows written.", registry=registry
+        )
+        self.duplicates = Counter(
+            "iot_sink_duplicate_rows_total",
+            "Rows skipped because (device_id, timestamp) was already stored (replays).",
+            registry=registry,
+        )
+        self.db_errors = Counter(
+            "iot_sink_database_errors_total",
+            "Failed database attempts, by kind (transient: retried; data: row dead-lettered).",
+            ["kind"],
+            registry=registry,
+        )
+        self.paused = Gauge(
+            "iot_sink_paused",
+            "1 while consumption is paused because the database is unreachable.",
+            registry=registry,
+        )
+        self.commits = Counter(
+            "iot_sink_offset_commits_total",
+            "Kafka offset commits after a batch.",
+            registry=registry,
+        )
+        self.maintenance_runs = Counter(
+            "iot_sink_maintenance_runs_total",
+            "Maintenance runs (aggregate refresh, archiving, retention), by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.edition = Info(
+            "iot_timescaledb_edition",
+            "TimescaleDB edition and the aggregate/retention path the schema uses.",
+            registry=registry,
+        )

@@ -1,0 +1,67 @@
+"""End-to-end fixtures for the sink (helpers in tests/e2e/sink/harness.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from sqlalchemy import text
+
+from iot_pipeline.config import load_settings
+from iot_pipeline.kafka.config import admin_config
+from iot_pipeline.kafka.topics import TopicSpec, ensure_topics
+from iot_pipeline.storage.engine import create_db_engine
+from iot_pipeline.storage.migrate import apply_migrations, default_migrations_dir
+from tests.e2e.sink.harness import PASSWORD, SinkEnv, SinkProcess, TcpRelay
+
+
+@pytest.fixture
+def sink_env() -> Iterator[SinkEnv]:
+    suffix = uuid.uuid4().hex[:10]
+    schema = f"test_sink_{suffix}"
+    settings = load_settings(postgres_password=PASSWORD)
+    topic, dlq = f"test-sink-{suffix}", f"test-sink-{suffix}-dlq"
+    admin = AdminClient(admin_config(settings))
+    ensure_topics(
+        admin,
+        [TopicSpec(topic, 3, 3, {"min.insync.replicas": "2"}), TopicSpec(dlq, 1, 3, {})],
+    )
+    engine = create_db_engine(settings)
+    # Migrated up front so the test can count rows at once; the sink's own run is then a no-op.
+    schema_engine = create_db_engine(
+        load_settings(postgres_password=PASSWORD, postgres_schema=schema)
+    )
+    apply_migrations(schema_engine, default_migrations_dir(), schema)
+    schema_engine.dispose()
+    yield SinkEnv(schema, topic, dlq, f"test-sink-{suffix}", settings, engine)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+    for future in admin.delete_topics([topic, dlq]).values():
+        future.result()
+
+
+@pytest.fixture
+def start_sink(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], SinkProcess]]:
+    started: list[SinkProcess] = []
+
+    def start(env: dict[str, str]) -> SinkProcess:
+        sink = SinkProcess(env, tmp_path / f"sink-{len(started)}.log")
+        started.append(sink)
+        return sink
+
+    yield start
+    for sink in started:
+        if sink.proc.poll() is None:
+            sink.kill()
+
+
+@pytest.fixture
+def pg_relay() -> Iterator[TcpRelay]:
+    relay = TcpRelay(5432)
+    relay.open()
+    yield relay
+    relay.cut()
