@@ -282,7 +282,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("iot_device_types", mode="before")
+    @field_validator("iot_device_types", "adapter_mqtt_topics", mode="before")
     @classmethod
     def _device_types_from_commas(cls, value: Any) -> Any:
         return _split_commas(value)

@@ -285,3 +285,10 @@ def test_build_options_rejects_unknown_sensors_and_battery_range() -> None:
         build_options(load_settings(adapter_anomaly_thresholds={"light": (0, 1)}))
     with pytest.raises(SettingsError, match="ADAPTER_BATTERY_FULL_VOLTS"):
         build_options(load_settings(adapter_battery_full_volts=1.9))
+
+
+def test_topic_filters_come_from_a_comma_separated_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ADAPTER_MQTT_TOPICS", "$share/adapters/ruuvitag/data, ruuvi/+/+")
+    assert load_settings().adapter_mqtt_topics == ["$share/adapters/ruuvitag/data", "ruuvi/+/+"]
