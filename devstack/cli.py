@@ -163,7 +163,7 @@ def cmd_up(cfg: StackConfig) -> int:
                             raise probes.ProbeError("not accepting connections yet")
                         service.bootstrap(cfg)
                         bootstrapped = True
-                    details[name] = probes.probe_for(name, cfg, kafka)()
+                    details[name] = probes.probe_for(name, cfg, kafka, whole_cluster=True)()
                     del pending[name]
                 except (probes.ProbeError, SetupError) as exc:
                     last_error[name] = str(exc)

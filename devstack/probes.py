@@ -60,12 +60,17 @@ class KafkaProbe:
         assert self._brokers is not None
         return self._brokers
 
-    def broker(self, node_id: int) -> str:
+    def broker(self, node_id: int, require_all: bool = False) -> str:
+        """Broker ``node_id`` is in the cluster metadata (and, with ``require_all``, so is every
+        other broker of the stack: ``up`` waits for the full cluster)."""
         brokers = self.brokers()
         if node_id not in brokers:
             raise ProbeError(
                 f"broker {node_id} not in cluster metadata (brokers seen: {sorted(brokers)})"
             )
+        expected = len(self.cfg.kafka_ports)
+        if require_all and len(brokers) != expected:
+            raise ProbeError(f"cluster metadata lists {len(brokers)} of {expected} brokers")
         return f"in metadata as {brokers[node_id]}; cluster has {len(brokers)} brokers"
 
 
@@ -150,10 +155,12 @@ def ready_endpoint(port: int) -> Callable[[StackConfig], str]:
     return probe
 
 
-def probe_for(name: str, cfg: StackConfig, kafka: KafkaProbe) -> Callable[[], str]:
+def probe_for(
+    name: str, cfg: StackConfig, kafka: KafkaProbe, whole_cluster: bool = False
+) -> Callable[[], str]:
     if name.startswith("kafka-"):
         node_id = int(name.split("-", 1)[1])
-        return lambda: kafka.broker(node_id)
+        return lambda: kafka.broker(node_id, require_all=whole_cluster)
     table: dict[str, Callable[[StackConfig], str]] = {
         "registry": registry,
         "mqtt": mqtt,
