@@ -145,6 +145,11 @@ class RulesConfig:
     lost_min_expected: int = 20
     lost_fire_rate: float = 0.2
     lost_clear_rate: float = 0.1
+    # Kinds whose readings feed the per-tag sequence tracking. One sensor per tag suffices (every
+    # sensor of an advertisement carries the same number), and with one, a tag's loss is judged
+    # by the single consumer that owns that sensor's partition: no duplicate alerts across a
+    # scaled-out group.
+    lost_packets_kinds: frozenset[str] = frozenset({"temperature"})
     # A forward jump larger than this (or a backward step) is a tag restart, not a loss.
     seq_restart_gap: int = 1000
     # A backward step of at most this many is a late duplicate from another gateway: ignored.

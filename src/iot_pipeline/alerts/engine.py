@@ -77,6 +77,7 @@ class TagState:
     last_seq: int
     lost_per_packet: deque[int]
     last_arrival_ms: int
+    device_id: str  # the sensor device whose readings feed this tag's sequence
 
 
 @dataclass(slots=True)
@@ -169,6 +170,7 @@ class AlertEngine:
         if (
             reading.measurement_sequence is not None
             and reading.measurement_sequence < r.SEQ_MODULUS
+            and kind in self.config.lost_packets_kinds
         ):
             self._on_sequence(reading, now_ms, events)
         return events
@@ -179,7 +181,9 @@ class AlertEngine:
         tag_id = (reading.tag_mac or reading.device_id).lower()
         tag = self.tags.get(tag_id)
         if tag is None:
-            self.tags[tag_id] = TagState(seq, deque(maxlen=self.config.lost_window), now_ms)
+            self.tags[tag_id] = TagState(
+                seq, deque(maxlen=self.config.lost_window), now_ms, reading.device_id
+            )
             return
         tag.last_arrival_ms = max(tag.last_arrival_ms, now_ms)
         step, lost = r.classify_sequence(self.config, tag.last_seq, seq)
@@ -307,6 +311,9 @@ class AlertEngine:
         if event.event_type is EventType.RESOLVED:
             self.open_alerts.pop(key, None)
             return
+        current = self.open_alerts.get(key)
+        if current is not None and current.alert_id == event.alert_id:
+            return  # our own event read back: keep its clear count
         self.open_alerts[key] = OpenAlert(
             alert_id=event.alert_id,
             device_id=event.device_id,
@@ -326,8 +333,11 @@ class AlertEngine:
 
         Their open alerts stay known, so if the device comes back here it does not re-fire.
         """
-        for device_id in device_ids:
+        gone = set(device_ids)
+        for device_id in gone:
             self.devices.pop(device_id, None)
+        for tag_id in [t for t, s in self.tags.items() if s.device_id in gone]:
+            del self.tags[tag_id]
 
     # ------------------------------------------------------------------ serialisation
     def snapshot(self) -> dict[str, Any]:
@@ -353,6 +363,7 @@ class AlertEngine:
                     "last_seq": s.last_seq,
                     "lost_per_packet": list(s.lost_per_packet),
                     "last_arrival_ms": s.last_arrival_ms,
+                    "device_id": s.device_id,
                 }
                 for t, s in self.tags.items()
             },
@@ -402,6 +413,7 @@ class AlertEngine:
                 s["last_seq"],
                 deque(s["lost_per_packet"], maxlen=config.lost_window),
                 s["last_arrival_ms"],
+                s["device_id"],
             )
         for a in data["open_alerts"]:
             alert = OpenAlert(**{**a, "rule": Rule(a["rule"]), "severity": Severity(a["severity"])})

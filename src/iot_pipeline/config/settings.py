@@ -268,6 +268,52 @@ class Settings(BaseSettings):
     alerts_metrics_port: int = Field(
         8001, ge=0, le=65535, description="Alert consumer metrics port."
     )
+    alerts_tick_interval: float = Field(
+        5.0, gt=0, description="Seconds between timer evaluations (silence) of the alert consumer."
+    )
+    alerts_silence_timeout: float = Field(
+        120.0, gt=0, description="Seconds without a reading before a device is reported silent."
+    )
+    alerts_clear_after: int = Field(
+        3, ge=1, description="Consecutive clear evaluations before an open alert resolves."
+    )
+    alerts_rate_window: float = Field(
+        300.0, gt=0, description="Seconds of readings the rate-of-change trend is fitted over."
+    )
+    alerts_zscore_window: int = Field(
+        60, ge=2, description="Readings in the rolling baseline of the statistical rule."
+    )
+    alerts_zscore_warmup: int = Field(
+        20, ge=2, description="Readings a device needs before the statistical rule evaluates."
+    )
+    alerts_zscore_threshold: float = Field(
+        4.0, gt=0, description="Statistical rule fires beyond this many standard deviations."
+    )
+    alerts_zscore_clear: float = Field(
+        2.5, gt=0, description="Statistical rule clears within this many standard deviations."
+    )
+    alerts_lost_packets_window: int = Field(
+        100, ge=1, description="RuuviTag packets over which the loss rate is measured."
+    )
+    alerts_lost_packets_rate: float = Field(
+        0.2, ge=0, lt=1, description="Loss rate (lost / expected packets) that fires lost_packets."
+    )
+    alerts_lost_packets_clear_rate: float = Field(
+        0.1, ge=0, lt=1, description="Loss rate at or below which lost_packets clears."
+    )
+    alerts_rule_overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per sensor kind rule limits as JSON, e.g. "
+        '{"temperature": {"high": 8, "hysteresis": 0.5, "stuck_readings": 30}}; keys: low, '
+        "high, hysteresis, threshold_severity, max_rate_per_hour, stuck_readings, statistical, "
+        "min_std.",
+    )
+    alerts_batch_size: int = Field(
+        500, ge=1, description="Most readings the alert consumer handles per poll."
+    )
+    alerts_restore_timeout: float = Field(
+        60.0, gt=0, description="Seconds allowed to read open alerts back from the alerts topic."
+    )
 
     # --- Logging -----------------------------------------------------------------------------
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = Field(

@@ -450,3 +450,24 @@ def test_fired_and_resolved_alternate_per_device_and_rule(values, ticks):
             assert open_ids.pop(key) == e.alert_id
             assert e.event_time_ms >= e.first_seen_ms
     assert {k: a.alert_id for k, a in eng.open_alerts.items()} == open_ids
+
+
+def test_one_sensor_per_tag_feeds_the_sequence_and_forgetting_it_drops_the_tag():
+    eng = engine(**LOSS)
+    humidity_only = [r for r in tag_readings([0, 5, 10, 15, 20]) if "humidity" in r.device_id]
+    assert feed(eng, humidity_only) == []
+    assert eng.tags == {}
+    feed(eng, tag_readings([21, 22]))
+    assert eng.tags["aa:bb:cc:dd:ee:01"].device_id == "aa:bb:cc:dd:ee:01_temperature"
+    eng.forget_devices(["aa:bb:cc:dd:ee:01_humidity"])
+    assert "aa:bb:cc:dd:ee:01" in eng.tags
+    eng.forget_devices(["aa:bb:cc:dd:ee:01_temperature"])
+    assert eng.tags == {}
+
+
+def test_reading_back_our_own_fired_event_keeps_its_clear_count():
+    eng = engine({"temperature": quiet(high=50.0)}, clear_after=3)
+    (fired,) = feed(eng, [rd(0, 60)])
+    feed(eng, [rd(1, 20), rd(2, 20)])  # two of three clear evaluations
+    eng.restore(fired)  # a rebalance catch-up reads our own event back
+    assert brief(feed(eng, [rd(3, 20)])) == [(RESOLVED, Rule.THRESHOLD_HIGH, "dev", 3 * S, 20.0)]
