@@ -116,6 +116,28 @@ def timescaledb_installed() -> bool:
     return control.exists() and any(libdir.glob("timescaledb-*.so"))
 
 
+def _timescaledb_source_version() -> str:
+    """The exact Debian version of the pinned upstream release (e.g. 2.19.3+dfsg-1+deb13u1)."""
+    shown = subprocess.run(
+        ["apt-cache", "showsrc", "timescaledb"], capture_output=True, text=True
+    ).stdout
+    versions = [
+        line.split(":", 1)[1].strip() for line in shown.splitlines() if line.startswith("Version:")
+    ]
+    versions = [v for v in versions if v.startswith(f"{TIMESCALEDB_SOURCE_VERSION}+")]
+    if not versions:
+        raise InstallError(
+            f"no timescaledb {TIMESCALEDB_SOURCE_VERSION} source package in the apt lists "
+            f"(see {TRIXIE_SRC_LIST})"
+        )
+    newest = versions[0]
+    for candidate in versions[1:]:
+        newer = subprocess.run(["dpkg", "--compare-versions", candidate, "gt", newest])
+        if newer.returncode == 0:
+            newest = candidate
+    return newest
+
+
 def ensure_timescaledb(cfg: StackConfig) -> None:
     """Build and install TimescaleDB (Apache-2 edition) from Debian trixie's source package."""
     if timescaledb_installed():
@@ -146,9 +168,8 @@ def ensure_timescaledb(cfg: StackConfig) -> None:
             ],
             env=_apt_env(),
         )
-        _run(
-            ["apt-get", "source", "-q", f"timescaledb={TIMESCALEDB_SOURCE_VERSION}*"], cwd=src_root
-        )
+        version = _timescaledb_source_version()
+        _run(["apt-get", "source", "-q", f"timescaledb={version}"], cwd=src_root)
         srcdirs = [
             d
             for d in sorted(src_root.glob(f"timescaledb-{TIMESCALEDB_SOURCE_VERSION}*"))
