@@ -167,3 +167,31 @@ def test_argument_mode_exit_status(firmware_tools, format5_vectors) -> None:
     assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 1
     assert bad.returncode == 1
     assert json.loads(bad.stdout.splitlines()[1])["input"] == "05"
+
+
+def test_message_mode_prints_the_shared_example(firmware_tools, gateway_example) -> None:
+    """`ruuvi-decode --message` prints, byte for byte, the firmware message of the example."""
+    payload = gateway_example["payload"]
+    result = subprocess.run(
+        [
+            str(firmware_tools.ruuvi_decode),
+            "decode",
+            "--message",
+            "--gateway-id",
+            payload["gateway_id"],
+            "--gateway-mac",
+            payload["gateway_mac"],
+            "--mac",
+            payload["mac"],
+            "--rssi",
+            str(payload["rssi"]),
+            "--timestamp-ms",
+            "1795441020123",  # 2026-11-23T13:37:00.123Z
+            payload["raw"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == json.dumps(payload, separators=(",", ":")) + "\n"

@@ -9,12 +9,13 @@
  * status 1 at the end if any input failed (2 for usage errors).
  * With --message it prints instead what the firmware would publish to MQTT
  * for each input (gateway fields from --gateway-id/--gateway-mac/--mac/--rssi/
- * --timestamp-ms).
+ * --timestamp-ms, default now).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gw_util.h"
 #include "ruuvi_codec.h"
@@ -157,7 +158,9 @@ int main(int argc, char **argv)
     opt.msg.gateway_id = "ruuvi-decode";
     opt.msg.gateway_mac = opt.gw_mac;
     opt.msg.rssi = 0;
-    opt.msg.timestamp_ms = 1704067200000LL;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now); /* --message stamps "now", like the gateway */
+    opt.msg.timestamp_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     int i = 1;
     if (i < argc && strcmp(argv[i], "decode") == 0) {
         i++;
