@@ -45,7 +45,12 @@ from iot_pipeline.sink.dlq import DeadLetterReason, dlq_headers
 from iot_pipeline.sink.metrics import SinkMetrics
 from iot_pipeline.storage.engine import create_db_engine
 from iot_pipeline.storage.maintenance import run_maintenance, storage_path
-from iot_pipeline.storage.migrate import Edition, apply_migrations, resolve_migrations_dir
+from iot_pipeline.storage.migrate import (
+    Edition,
+    MigrationError,
+    apply_migrations,
+    resolve_migrations_dir,
+)
 from iot_pipeline.storage.rows import InvalidReading, Row, reading_to_row
 from iot_pipeline.storage.schema import WRITE_COLUMNS
 from iot_pipeline.storage.writer import (
@@ -404,6 +409,8 @@ def migrate_when_reachable(
     while not stop.is_set():
         try:
             return apply_migrations(engine, directory, settings.postgres_schema).edition
+        except MigrationError:
+            raise
         except Exception as exc:
             if is_data_error(exc):
                 raise

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from loguru import logger
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import IntegrityError
 
 VERSION_TABLE = "schema_migrations"
 # Any 64-bit number; it keeps two runners (the stack's `up`, a sink starting) from interleaving.
@@ -212,7 +213,18 @@ def read_migration_files(directory: Path) -> dict[str, str]:
 
 
 def ensure_extension(conn: Connection) -> None:
-    conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb WITH SCHEMA public"))
+    """Create the timescaledb extension unless it exists. Another session (the stack's bootstrap)
+    may create it at the same moment: losing that race is success, not an error."""
+    present = conn.execute(
+        text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
+    ).scalar()
+    if present:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb WITH SCHEMA public"))
+    except IntegrityError:
+        logger.info("timescaledb extension was created concurrently")
 
 
 def detect_edition(conn: Connection) -> Edition:
