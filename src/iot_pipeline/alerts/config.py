@@ -95,7 +95,8 @@ def default_kinds() -> dict[str, KindRules]:
             low=87_000.0,
             high=108_500.0,
             hysteresis=200.0,
-            max_rate_per_hour=600.0,
+            # 20 hPa/h: far beyond weather (a storm front is ~3 hPa/h); a sensor or enclosure fault
+            max_rate_per_hour=2000.0,
             stuck_readings=None,  # integer Pa: a still day legitimately repeats values
             min_std=5.0,
         ),
@@ -127,7 +128,8 @@ class RulesConfig:
     clear_after: int = 3
     # Rate of change: least-squares slope over the readings of the last rate_window_ms.
     rate_window_ms: int = 300_000
-    rate_min_span_ms: int = 60_000
+    # Extrapolating a short span to "per hour" amplifies noise: require half the window.
+    rate_min_span_ms: int = 150_000
     rate_min_points: int = 5
     rate_clear_ratio: float = 0.8
     rate_max_points: int = 512
@@ -138,7 +140,7 @@ class RulesConfig:
     # Statistical rule: rolling z-score over the last ``zscore_window`` values.
     zscore_window: int = 60
     zscore_warmup: int = 20
-    zscore_fire: float = 4.0
+    zscore_fire: float = 5.0
     zscore_clear: float = 2.5
     # Lost packets (RuuviTag measurement_sequence): loss rate over the last lost_window packets.
     lost_window: int = 100

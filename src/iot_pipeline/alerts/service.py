@@ -62,7 +62,7 @@ def rules_config_from_settings(settings: Settings) -> RulesConfig:
     base = RulesConfig(
         clear_after=settings.alerts_clear_after,
         rate_window_ms=round(settings.alerts_rate_window * 1000),
-        rate_min_span_ms=min(60_000, round(settings.alerts_rate_window * 1000)),
+        rate_min_span_ms=round(settings.alerts_rate_window * 500),
         silence_timeout_ms=round(settings.alerts_silence_timeout * 1000),
         zscore_window=settings.alerts_zscore_window,
         zscore_warmup=settings.alerts_zscore_warmup,

@@ -278,7 +278,10 @@ class Settings(BaseSettings):
         3, ge=1, description="Consecutive clear evaluations before an open alert resolves."
     )
     alerts_rate_window: float = Field(
-        300.0, gt=0, description="Seconds of readings the rate-of-change trend is fitted over."
+        300.0,
+        gt=0,
+        description="Seconds of readings the rate-of-change trend is measured over (it is judged "
+        "once they span half of it).",
     )
     alerts_zscore_window: int = Field(
         60, ge=2, description="Readings in the rolling baseline of the statistical rule."
@@ -287,7 +290,7 @@ class Settings(BaseSettings):
         20, ge=2, description="Readings a device needs before the statistical rule evaluates."
     )
     alerts_zscore_threshold: float = Field(
-        4.0, gt=0, description="Statistical rule fires beyond this many standard deviations."
+        5.0, gt=0, description="Statistical rule fires beyond this many standard deviations."
     )
     alerts_zscore_clear: float = Field(
         2.5, gt=0, description="Statistical rule clears within this many standard deviations."
