@@ -9,6 +9,7 @@ topic and the status topic carries the retained online/offline messages.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import threading
 import time
@@ -106,6 +107,33 @@ def test_bad_input_line_is_reported(firmware_tools, tmp_path: Path):
     )
     assert result.returncode == 2
     assert "bad.txt:2" in result.stderr
+
+
+def test_forever_runs_until_sigterm(firmware_tools):
+    """`--forever` (what `make run` uses) keeps publishing new measurements until SIGTERM."""
+    proc = subprocess.Popen(
+        [
+            str(firmware_tools.emulator),
+            "--vectors",
+            str(VECTORS / "ruuvi_format5.json"),
+            "--stdout",
+            "--forever",
+            "--rate",
+            "100",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = [proc.stdout.readline() for _ in range(12)]  # blocks until that many were published
+    proc.send_signal(signal.SIGTERM)
+    rest, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    messages = [json.loads(line) for line in lines + rest.splitlines()]
+    assert len(messages) >= 12
+    assert json.loads(err.strip().splitlines()[-1])["published"] == len(messages)
+    sequences = [m["measurement_sequence"] for m in messages if m["mac"] == "E3:75:CF:37:4E:23"]
+    assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
 
 
 @pytest.mark.integration

@@ -9,6 +9,7 @@
  *   ruuvi-gateway-emulator --vectors tests/vectors/ruuvi_format5.json
  *   ruuvi-gateway-emulator --input adverts.txt --count 1000 --rate 20
  *   ruuvi-gateway-emulator --vectors ... --stdout     (print, no broker)
+ *   ruuvi-gateway-emulator --vectors ... --forever --rate 2   (until SIGTERM)
  *
  * When --count exceeds the inputs, they repeat with the measurement sequence
  * advanced by the round number, so the tag table sees new measurements
@@ -16,6 +17,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
+#include <limits.h>
 #include <mosquitto.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -48,6 +50,7 @@ typedef struct {
     const char *username;
     const char *password;
     bool to_stdout;
+    bool forever;            /* repeat until SIGINT/SIGTERM (make run) */
 } emu_options_t;
 
 typedef struct {
@@ -284,7 +287,7 @@ static void usage(FILE *f)
     fputs("usage: ruuvi-gateway-emulator (--input FILE|- | --vectors FILE) [--stdout]\n"
           "  [--host 127.0.0.1] [--port 1883] [--topic ruuvitag/data] [--gateway-id esp32-emulator]\n"
           "  [--gateway-mac 02:00:00:00:00:01] [--default-mac C0:FF:EE:00:00:01] [--rssi -67]\n"
-          "  [--rate MSG_PER_S (0 = no pacing)] [--count N (0 = each input once)]\n"
+          "  [--rate MSG_PER_S (0 = no pacing)] [--count N (0 = each input once) | --forever]\n"
           "  [--interval-ms PER_TAG_MIN_INTERVAL] [--username U --password P]\n"
           "Input lines: \"HEX\", \"MAC HEX\" or \"MAC RSSI HEX\" (advertisement or bare payload).\n",
           f);
@@ -301,6 +304,7 @@ static bool parse_args(int argc, char **argv, emu_options_t *o)
         {"input", required_argument, NULL, 'I'},       {"vectors", required_argument, NULL, 'V'},
         {"username", required_argument, NULL, 'u'},    {"password", required_argument, NULL, 'P'},
         {"stdout", no_argument, NULL, 's'},            {"help", no_argument, NULL, 'h'},
+        {"forever", no_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -320,6 +324,7 @@ static bool parse_args(int argc, char **argv, emu_options_t *o)
         case 'u': o->username = optarg; break;
         case 'P': o->password = optarg; break;
         case 's': o->to_stdout = true; break;
+        case 'F': o->forever = true; break;
         case 'h': usage(stdout); exit(0);
         default: return false;
         }
@@ -343,7 +348,7 @@ static void print_stats(const gw_core_t *core, long acked)
 
 static void run(gw_core_t *core, emu_mqtt_t *m, const emu_inputs_t *inputs, const emu_options_t *o)
 {
-    long total = o->count > 0 ? o->count : (long)inputs->count;
+    long total = o->forever ? LONG_MAX : (o->count > 0 ? o->count : (long)inputs->count);
     long pause_ms = o->rate > 0.0 ? (long)(1000.0 / o->rate) : 0;
     for (long i = 0; i < total && !s_stop; i++) {
         if (m != NULL && atomic_load(&m->connected) != core->online) {
