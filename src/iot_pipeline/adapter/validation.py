@@ -337,7 +337,9 @@ def _parse_firmware(
 ) -> TagReading:
     msg: FirmwareMessage = _validate(FirmwareMessage, obj)
     tag_mac = normalize_mac(msg.mac, "mac")
-    gateway_mac = normalize_mac(msg.gateway_mac, "gateway_mac") if msg.gateway_mac else None
+    gateway_mac = (
+        normalize_mac(msg.gateway_mac, "gateway_mac") if msg.gateway_mac is not None else None
+    )
     rssi = _check_rssi(msg.rssi)
     if msg.data_format is not None and msg.data_format != f5.DATA_FORMAT:
         raise RejectedError(
@@ -392,7 +394,7 @@ def _parse_ruuvi_gateway(
     segments = topic.split("/")
     topic_tag = _topic_mac(segments[-1] if len(segments) >= 2 else None)
     topic_gw = _topic_mac(segments[-2] if len(segments) >= 3 else None)
-    gateway_mac = normalize_mac(msg.gw_mac, "gw_mac") if msg.gw_mac else topic_gw
+    gateway_mac = normalize_mac(msg.gw_mac, "gw_mac") if msg.gw_mac is not None else topic_gw
     rssi = _check_rssi(msg.rssi)
     try:
         advertisement = parse_hex(msg.data)
@@ -438,7 +440,9 @@ def _parse_status(topic: str, obj: dict[str, Any], source: SourceFormat) -> Gate
         raise RejectedError(
             RejectReason.SCHEMA, f"state must be 'online' or 'offline', got {_short(msg.state)}"
         )
-    gateway_mac = normalize_mac(msg.gateway_mac, "gateway_mac") if msg.gateway_mac else None
+    gateway_mac = (
+        normalize_mac(msg.gateway_mac, "gateway_mac") if msg.gateway_mac is not None else None
+    )
     segments = topic.split("/")
     if source is SourceFormat.RUUVI_GATEWAY:
         topic_id = segments[-2] if len(segments) >= 2 else ""
