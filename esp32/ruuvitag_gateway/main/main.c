@@ -17,6 +17,9 @@
 #ifndef CONFIG_RUUVI_GW_DECODE_E1
 #define CONFIG_RUUVI_GW_DECODE_E1 0 /* chip without BLE 5: option not offered */
 #endif
+#ifndef CONFIG_RUUVI_GW_PUBLISH_ALL_FORMATS
+#define CONFIG_RUUVI_GW_PUBLISH_ALL_FORMATS 0
+#endif
 #ifndef CONFIG_RUUVI_GW_MQTT_TLS_CRT_BUNDLE
 #define CONFIG_RUUVI_GW_MQTT_TLS_CRT_BUNDLE 0
 #endif
@@ -101,7 +104,8 @@ void app_main(void)
         .core = {.gateway_id = s_gateway_id,
                  .topic = CONFIG_RUUVI_GW_MQTT_TOPIC,
                  .min_interval_ms = CONFIG_RUUVI_GW_PUBLISH_INTERVAL_MS,
-                 .allow_e1 = CONFIG_RUUVI_GW_DECODE_E1},
+                 .allow_e1 = CONFIG_RUUVI_GW_DECODE_E1,
+                 .all_formats = CONFIG_RUUVI_GW_PUBLISH_ALL_FORMATS},
         .qos = CONFIG_RUUVI_GW_MQTT_QOS,
         .status_topic = s_status_topic,
         .max_tags = CONFIG_RUUVI_GW_MAX_RUUVITAGS,

@@ -52,7 +52,8 @@ static void through_gateway(const uint8_t *data, size_t size)
     static gw_observation_t ring[3];
     gw_core_t *core = malloc(sizeof(*core));
     uint8_t accept = size > 0 ? data[0] : 1u;
-    gw_config_t cfg = {.gateway_id = "fuzz-gw", .topic = "t", .min_interval_ms = 10, .allow_e1 = true};
+    gw_config_t cfg = {.gateway_id = "fuzz-gw", .topic = "t", .min_interval_ms = 10, .allow_e1 = true,
+                       .all_formats = (size & 1u) != 0u};
     if (core == NULL || !gw_core_init(core, &cfg, tags, 4, ring, 3, sink, &accept)) {
         abort();
     }

@@ -101,7 +101,14 @@ static void test_filters(void)
     m = test_hex("020106" "05FF99040512", other, sizeof(other));
     CHECK(gw_core_on_advertisement(&core, tag, -70, other, m, 0, WALL0) == GW_RESULT_REJECTED);
     CHECK(gw_core_on_advertisement(&core, tag, -70, NULL, 3, 0, WALL0) == GW_RESULT_ERROR);
-    CHECK(core.stats.received == 6 && core.stats.published == 2 && core.stats.not_ruuvi == 1 &&
+    /* Format 3 decodes, but is published only when all formats are enabled. */
+    m = test_hex("020106" "11FF9904" "03291A1ECE1EFC18F94202CA0B53", other, sizeof(other));
+    CHECK(gw_core_on_advertisement(&core, tag, -70, other, m, 0, WALL0) == GW_RESULT_OTHER_FORMAT);
+    core.cfg.all_formats = true;
+    CHECK(gw_core_on_advertisement(&core, tag, -70, other, m, 20000, WALL0) == GW_RESULT_PUBLISHED);
+    CHECK(strstr(rec.payloads[rec.calls - 1], "\"data_format\":3,") != NULL);
+    CHECK(core.stats.other_format == 1);
+    CHECK(core.stats.received == 8 && core.stats.published == 3 && core.stats.not_ruuvi == 1 &&
           core.stats.rejected == 1 && core.stats.rate_limited == 1 && core.stats.clock_unset == 1);
 }
 

@@ -51,6 +51,7 @@ typedef struct {
     const char *password;
     bool to_stdout;
     bool forever;            /* repeat until SIGINT/SIGTERM (make run) */
+    bool all_formats;        /* like the firmware's menuconfig option; default Format 5 only */
 } emu_options_t;
 
 typedef struct {
@@ -289,6 +290,7 @@ static void usage(FILE *f)
           "  [--gateway-mac 02:00:00:00:00:01] [--default-mac C0:FF:EE:00:00:01] [--rssi -67]\n"
           "  [--rate MSG_PER_S (0 = no pacing)] [--count N (0 = each input once) | --forever]\n"
           "  [--interval-ms PER_TAG_MIN_INTERVAL] [--username U --password P]\n"
+          "  [--all-formats (publish Formats 3/6/E1 too; default Format 5 only)]\n"
           "Input lines: \"HEX\", \"MAC HEX\" or \"MAC RSSI HEX\" (advertisement or bare payload).\n",
           f);
 }
@@ -304,7 +306,7 @@ static bool parse_args(int argc, char **argv, emu_options_t *o)
         {"input", required_argument, NULL, 'I'},       {"vectors", required_argument, NULL, 'V'},
         {"username", required_argument, NULL, 'u'},    {"password", required_argument, NULL, 'P'},
         {"stdout", no_argument, NULL, 's'},            {"help", no_argument, NULL, 'h'},
-        {"forever", no_argument, NULL, 'F'},
+        {"forever", no_argument, NULL, 'F'},         {"all-formats", no_argument, NULL, 'A'},
         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -325,6 +327,7 @@ static bool parse_args(int argc, char **argv, emu_options_t *o)
         case 'P': o->password = optarg; break;
         case 's': o->to_stdout = true; break;
         case 'F': o->forever = true; break;
+        case 'A': o->all_formats = true; break;
         case 'h': usage(stdout); exit(0);
         default: return false;
         }
@@ -340,10 +343,10 @@ static void print_stats(const gw_core_t *core, long acked)
     const gw_stats_t *s = &core->stats;
     fprintf(stderr,
             "{\"received\": %u, \"published\": %u, \"acked\": %ld, \"duplicates\": %u, "
-            "\"rate_limited\": %u, \"not_ruuvi\": %u, \"rejected\": %u, \"buffered\": %u, "
+            "\"rate_limited\": %u, \"not_ruuvi\": %u, \"rejected\": %u, \"other_format\": %u, \"buffered\": %u, "
             "\"still_buffered\": %zu, \"overwritten\": %u}\n",
             s->received, s->published, acked, s->duplicates, s->rate_limited, s->not_ruuvi,
-            s->rejected, s->buffered, gw_ring_count(&core->ring), core->ring.overwritten);
+            s->rejected, s->other_format, s->buffered, gw_ring_count(&core->ring), core->ring.overwritten);
 }
 
 static void run(gw_core_t *core, emu_mqtt_t *m, const emu_inputs_t *inputs, const emu_options_t *o)
@@ -387,7 +390,8 @@ int main(int argc, char **argv)
     static gw_core_t core;
     static emu_mqtt_t mqtt;
     gw_config_t cfg = {.gateway_id = o.gateway_id, .topic = o.topic,
-                       .min_interval_ms = o.interval_ms, .allow_e1 = true};
+                       .min_interval_ms = o.interval_ms, .allow_e1 = true,
+                       .all_formats = o.all_formats};
     memcpy(cfg.gateway_mac, o.gateway_mac, 6);
     char status_topic[160];
     snprintf(status_topic, sizeof(status_topic), "ruuvitag/status/%s", o.gateway_id);

@@ -33,12 +33,16 @@ typedef struct {
     const char *topic;             /* data topic, e.g. "ruuvitag/data" */
     uint32_t min_interval_ms;      /* per-tag publish interval, 0 = every new measurement */
     bool allow_e1;                 /* chip receives BLE 5 extended advertising */
+    bool all_formats;              /* publish Formats 3/6/E1 too; false = Format 5 only, the
+                                    * one the pipeline's adapter accepts (others would only
+                                    * fill its dead-letter topic) */
 } gw_config_t;
 
 typedef struct {
     uint32_t received;
     uint32_t not_ruuvi;
     uint32_t rejected;             /* Ruuvi data that does not decode */
+    uint32_t other_format;         /* decoded, but not published (all_formats off) */
     uint32_t duplicates;
     uint32_t rate_limited;
     uint32_t clock_unset;
@@ -53,6 +57,7 @@ typedef enum {
     GW_RESULT_BUFFERED,            /* offline or publish failed: kept in the ring */
     GW_RESULT_NOT_RUUVI,
     GW_RESULT_REJECTED,
+    GW_RESULT_OTHER_FORMAT,        /* a format this gateway is set not to publish */
     GW_RESULT_DUPLICATE,
     GW_RESULT_RATE_LIMITED,
     GW_RESULT_CLOCK_UNSET,

@@ -9,6 +9,7 @@ const char *gw_result_name(gw_result_t result)
     case GW_RESULT_BUFFERED: return "buffered";
     case GW_RESULT_NOT_RUUVI: return "not_ruuvi";
     case GW_RESULT_REJECTED: return "rejected";
+    case GW_RESULT_OTHER_FORMAT: return "other_format";
     case GW_RESULT_DUPLICATE: return "duplicate";
     case GW_RESULT_RATE_LIMITED: return "rate_limited";
     case GW_RESULT_CLOCK_UNSET: return "clock_unset";
@@ -140,6 +141,10 @@ gw_result_t gw_core_on_advertisement(gw_core_t *core, const uint8_t tag_mac[6], 
     if (ruuvi_decode_payload(payload, payload_len, core->cfg.allow_e1, &reading) != RUUVI_OK) {
         core->stats.rejected++;
         return GW_RESULT_REJECTED;
+    }
+    if (!core->cfg.all_formats && reading.data_format != RUUVI_FORMAT_5) {
+        core->stats.other_format++;
+        return GW_RESULT_OTHER_FORMAT;
     }
     if (wall_ms < GW_MIN_VALID_EPOCH_MS) {
         core->stats.clock_unset++;
