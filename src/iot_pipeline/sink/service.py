@@ -75,6 +75,30 @@ class Decoder(Protocol):
     def __call__(self, message: Message) -> dict[str, Any] | None: ...
 
 
+class RowStore(Protocol):
+    """Where batches go: :class:`DatabaseStore` in the service, a fake in unit tests."""
+
+    def write(self, rows: Sequence[Row]) -> int:
+        """Write all rows in one transaction; return how many were new."""
+        ...
+
+    def write_one_by_one(self, rows: Sequence[Row]) -> list[Exception | None]:
+        """Write rows separately; per row None (stored) or the data error rejecting it."""
+        ...
+
+
+class DatabaseStore:
+    def __init__(self, engine: Engine, method: WriteMethod = WriteMethod.COPY) -> None:
+        self._engine = engine
+        self._method = method
+
+    def write(self, rows: Sequence[Row]) -> int:
+        return write_batch(self._engine, rows, self._method)
+
+    def write_one_by_one(self, rows: Sequence[Row]) -> list[Exception | None]:
+        return write_rows_one_by_one(self._engine, rows)
+
+
 def is_transient_decode_error(exc: BaseException) -> bool:
     """Registry unreachable or failing (5xx, network) is transient; a bad frame, an unknown schema
     id (404) or a body that does not decode with its schema is poison."""
@@ -93,7 +117,7 @@ class SinkService:
         self,
         consumer: Consumer,
         decode: Decoder,
-        engine: Engine,
+        store: RowStore,
         dlq_producer: Producer,
         *,
         topic: str,
@@ -101,21 +125,19 @@ class SinkService:
         batch_size: int,
         commit_interval: float,
         metrics: SinkMetrics,
-        write_method: WriteMethod = WriteMethod.COPY,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._consumer = consumer
         self._decode = decode
-        self._engine = engine
+        self._store_rows = store
         self._dlq = dlq_producer
         self._topic = topic
         self._dlq_topic = dlq_topic
         self._batch_size = batch_size
         self._commit_interval = commit_interval
         self._metrics = metrics
-        self._method = write_method
         self._backoff = backoff or Backoff()
         self._clock = clock
         self._wall = wall_clock
@@ -221,14 +243,14 @@ class SinkService:
     def _store(self, rows: Sequence[Row]) -> tuple[int, list[tuple[int, Exception]]]:
         """Write rows in one transaction; on a data error isolate the poison rows."""
         try:
-            return write_batch(self._engine, rows, self._method), []
+            return self._store_rows.write(rows), []
         except Exception as exc:
             if not is_data_error(exc):
                 raise TransientError(" ".join(str(exc).split())) from exc
             self._metrics.db_errors.labels("data").inc()
             logger.warning("batch rejected by the database ({}); isolating bad rows", exc)
         try:
-            results = write_rows_one_by_one(self._engine, rows)
+            results = self._store_rows.write_one_by_one(rows)
         except Exception as exc:
             raise TransientError(" ".join(str(exc).split())) from exc
         rejected = [(i, err) for i, err in enumerate(results) if err is not None]
@@ -452,14 +474,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     service = SinkService(
         consumer,
         decoder,
-        engine,
+        DatabaseStore(engine, WriteMethod(settings.data_sink_write_method)),
         dlq,
         topic=settings.kafka_topic_name,
         dlq_topic=settings.kafka_dlq_topic_name,
         batch_size=settings.data_sink_batch_size,
         commit_interval=settings.data_sink_commit_interval,
         metrics=metrics,
-        write_method=WriteMethod(settings.data_sink_write_method),
         backoff=backoff,
     )
     try:
