@@ -224,10 +224,10 @@ def read_records(
     expected: int,
     timeout: float = 120,
     settle: float = 3.0,
-    stop_early: bool = False,
+    done: Callable[[list[dict[str, Any]]], bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every record on ``topic`` (Avro via the registry), reading until ``expected`` arrived and
-    then ``settle`` seconds more to catch any extra one."""
+    """Every record on ``topic`` (Avro via the registry), reading until ``expected`` arrived (or
+    ``done(records)`` holds) and then ``settle`` seconds more to catch any extra one."""
     deserializer = AvroDeserializer(SchemaRegistryClient({"url": settings.schema_registry_url}))
     consumer = Consumer(
         {
@@ -245,9 +245,8 @@ def read_records(
     try:
         while True:
             now = time.monotonic()
-            if settle_until is None and len(records) >= expected:
-                if stop_early:
-                    break
+            finished = done(records) if done is not None else len(records) >= expected
+            if settle_until is None and finished:
                 settle_until = now + settle
             if (settle_until is not None and now >= settle_until) or now >= deadline:
                 break

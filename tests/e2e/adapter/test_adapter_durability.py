@@ -1,0 +1,146 @@
+"""No QoS 1 reading the broker accepted is lost: not when the adapter is killed with SIGKILL and
+started again, not when Mosquitto restarts (a private broker from the project's mosquitto.conf,
+so the shared stack is left alone), and not in a burst of 50,000 messages published faster than
+the adapter consumes them."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.adapter.harness import (
+    PrivateBroker,
+    Publisher,
+    keys_of,
+    read_records,
+    temperature_only,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def _expected_keys(tag: str, sequences: range) -> set[tuple[str, int]]:
+    return {(f"{tag.lower()}_temperature", seq) for seq in sequences}
+
+
+def _covers(expected: set[tuple[str, int]]) -> Any:
+    return lambda records: keys_of(records) >= expected
+
+
+def test_sigkill_and_restart_loses_no_accepted_reading(
+    adapter_env, start_adapter, publisher_factory
+) -> None:
+    tag = "C0:FF:EE:00:10:01"
+    first = start_adapter(adapter_env)
+    first.wait_connected()
+    publisher = publisher_factory(adapter_env.mqtt_port)
+    for seq in range(0, 1500):
+        publisher.publish(adapter_env.data_topic, temperature_only(tag, seq))
+    publisher.wait_all()
+    first.kill()  # SIGKILL, with messages still unacknowledged or waiting for Kafka
+    for seq in range(1500, 2500):  # queued by the broker for the adapter's persistent session
+        publisher.publish(adapter_env.data_topic, temperature_only(tag, seq))
+    publisher.wait_all()
+    second = start_adapter(adapter_env)
+    second.wait_connected()
+    for seq in range(2500, 3000):
+        publisher.publish(adapter_env.data_topic, temperature_only(tag, seq))
+    publisher.wait_all()
+
+    expected = _expected_keys(tag, range(3000))
+    records = read_records(
+        adapter_env.settings, adapter_env.topic, len(expected), timeout=180, done=_covers(expected)
+    )
+    missing = expected - keys_of(records)
+    assert not missing, f"{len(missing)} accepted readings lost, e.g. {sorted(missing)[:5]}"
+    assert keys_of(records) == expected  # nothing else (re-deliveries may repeat a key)
+    assert second.alive()
+    assert second.stop() == 0
+
+
+def test_mosquitto_restart_loses_no_accepted_reading(adapter_env, start_adapter) -> None:
+    tag = "C0:FF:EE:00:20:01"
+    broker = PrivateBroker()
+    broker.start()
+    try:
+        env = dataclasses.replace(adapter_env, mqtt_port=broker.port)
+        adapter = start_adapter(env)
+        adapter.wait_connected()
+
+        # 1. The broker restarts right after accepting readings the adapter is still handling.
+        publisher = Publisher(broker.port)
+        for seq in range(0, 500):
+            publisher.publish(env.data_topic, temperature_only(tag, seq))
+        publisher.wait_all()
+        publisher.close()
+        broker.stop()
+        wait_for(
+            lambda: adapter.metrics().get("mqtt_adapter_mqtt_connected") == 0.0,
+            30,
+            "the adapter to notice the broker is gone",
+            adapter,
+        )
+        broker.start()
+        adapter.wait_connected()  # paho reconnects with backoff and resumes the session
+
+        # 2. Readings queued for the adapter's session while it is stopped survive a restart.
+        assert adapter.stop() == 0
+        publisher = Publisher(broker.port)
+        for seq in range(500, 1000):
+            publisher.publish(env.data_topic, temperature_only(tag, seq))
+        publisher.wait_all()
+        publisher.close()
+        broker.stop()
+        broker.start()
+        again = start_adapter(env)
+        again.wait_connected()
+
+        expected = _expected_keys(tag, range(1000))
+        records = read_records(
+            env.settings, env.topic, len(expected), timeout=120, done=_covers(expected)
+        )
+        missing = expected - keys_of(records)
+        assert not missing, f"{len(missing)} accepted readings lost, e.g. {sorted(missing)[:5]}"
+        assert again.stop() == 0
+    finally:
+        broker.close()
+
+
+def test_burst_of_50000_qos1_messages_reaches_kafka_complete(
+    adapter_env, start_adapter, publisher_factory
+) -> None:
+    tag = "C0:FF:EE:00:30:01"
+    count = 50_000
+    adapter = start_adapter(adapter_env)
+    adapter.wait_connected()
+    publisher = publisher_factory(adapter_env.mqtt_port)
+    started = time.monotonic()
+    for seq in range(count):
+        publisher.publish(adapter_env.data_topic, temperature_only(tag, seq))
+    publisher.wait_all(timeout=300)
+    published_in = time.monotonic() - started
+
+    expected = _expected_keys(tag, range(count))
+    records = read_records(
+        adapter_env.settings,
+        adapter_env.topic,
+        count,
+        timeout=300,
+        settle=2.0,
+        done=_covers(expected),
+    )
+    done_in = time.monotonic() - started
+    missing = expected - keys_of(records)
+    print(
+        f"\nburst: {count} QoS 1 messages accepted by Mosquitto in {published_in:.1f}s "
+        f"({count / published_in:.0f}/s); all in Kafka after {done_in:.1f}s "
+        f"({count / done_in:.0f}/s end to end)"
+    )
+    assert not missing, f"{len(missing)} of {count} accepted messages missing from Kafka"
+    assert len(records) == count
+    assert adapter.alive()
+    assert adapter.stop() == 0
