@@ -108,7 +108,7 @@ class AlertEngine:
         ):
             # Late or duplicate copy: it proves the device is alive, but is not a new sample.
             state.last_arrival_ms = max(state.last_arrival_ms, now_ms)
-            self._resolve_silence(reading.device_id, reading.timestamp_ms, events)
+            self._resolve_silence(reading.device_id, now_ms, events)
             return events
 
         if state is None:
@@ -134,7 +134,8 @@ class AlertEngine:
             state.device_type, state.kind, state.unit = reading.device_type, kind, unit
 
         ts = reading.timestamp_ms
-        self._resolve_silence(reading.device_id, ts, events)
+        # Silence is about arrival, so its end is stamped (and replay-checked) in arrival time.
+        self._resolve_silence(reading.device_id, now_ms, events)
 
         def apply(rule: Rule, check: r.Check, severity: Severity) -> None:
             self._lifecycle(

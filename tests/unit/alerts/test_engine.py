@@ -167,7 +167,7 @@ def test_silence_is_detected_on_the_timer_without_new_data():
     assert eng.on_tick(now_ms=200_000) == []  # still silent: no repeat
     assert eng.on_tick(now_ms=900_000) == []
     resolved = eng.on_reading(rd(905, 20.0), now_ms=905_500)
-    assert brief(resolved) == [(RESOLVED, Rule.SILENCE, "dev", 905 * S, None)]
+    assert brief(resolved) == [(RESOLVED, Rule.SILENCE, "dev", 905_500, None)]
     assert resolved[0].alert_id == fired[0].alert_id == "dev|silence|121001"
     assert eng.on_tick(now_ms=906_000) == []
 
