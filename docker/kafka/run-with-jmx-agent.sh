@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Entrypoint of the kafka-broker image: Confluent's own start script with the Prometheus JMX
+# exporter agent added to the BROKER's JVM only. KAFKA_OPTS is set here, in the broker's process
+# tree, rather than in the container's environment: every Kafka CLI tool (the healthcheck's
+# kafka-broker-api-versions, `docker exec ... kafka-topics`) reads KAFKA_OPTS too, and a second
+# agent on the same port would stop that tool's JVM from starting.
+set -euo pipefail
+: "${JMX_EXPORTER_PORT:=7071}"
+: "${JMX_EXPORTER_CONFIG:=/etc/jmx-exporter/kafka.yml}"
+if [[ ! -r "$JMX_EXPORTER_CONFIG" ]]; then
+    echo "JMX exporter config $JMX_EXPORTER_CONFIG is missing (mount monitoring/jmx/kafka.yml)" >&2
+    exit 1
+fi
+export KAFKA_OPTS="${KAFKA_OPTS:+$KAFKA_OPTS }-javaagent:/opt/jmx-exporter/jmx_prometheus_javaagent.jar=${JMX_EXPORTER_PORT}:${JMX_EXPORTER_CONFIG}"
+exec /etc/confluent/docker/run "$@"
