@@ -1,10 +1,11 @@
 """Container healthcheck of a Python service: its Prometheus metrics endpoint answers.
 
 Usage (the images' HEALTHCHECK and the compose healthchecks):
-    python /app/docker/healthcheck.py <settings field of the metrics port>
-e.g. `sink_metrics_port`. The port is read through the same settings model the service uses, so an
-override such as SINK_METRICS_PORT=9000 moves the healthcheck with the service. Exit 0 healthy,
-1 unhealthy (the reason on stderr), 2 usage error. Standard library + the package only.
+    python /app/docker/healthcheck.py <settings field of the metrics port | port number>
+e.g. `sink_metrics_port`: the port is then read through the same settings model the service uses,
+so an override such as SINK_METRICS_PORT=9000 moves the healthcheck with the service. A number is
+for the exporters, which take their port on the command line. Exit 0 healthy, 1 unhealthy (the
+reason on stderr), 2 usage error. Standard library + the package only.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ def probe(url: str, timeout: float = TIMEOUT_SECONDS) -> str | None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        sys.stderr.write("usage: healthcheck.py <metrics port settings field>\n")
+        sys.stderr.write("usage: healthcheck.py <metrics port settings field | port>\n")
         return 2
+    if argv[1].isdigit() and 0 < int(argv[1]) < 65536:
+        return report(probe(metrics_url(int(argv[1]))))
     from iot_pipeline.config.settings import Settings, SettingsError, load_settings
 
     field = argv[1]
@@ -53,7 +56,10 @@ def main(argv: list[str]) -> int:
     if not port:
         sys.stderr.write(f"healthcheck: {field.upper()}=0, the service serves no metrics\n")
         return 1
-    problem = probe(metrics_url(port))
+    return report(probe(metrics_url(port)))
+
+
+def report(problem: str | None) -> int:
     if problem:
         sys.stderr.write(f"healthcheck: {problem}\n")
         return 1

@@ -104,6 +104,14 @@ def test_python_target_runs_its_service_as_non_root_with_a_healthcheck(
     assert (REPO / script).is_file(), f"{script} is missing"
 
 
+def test_exporters_target_is_non_root(dockerfile: Dockerfile) -> None:
+    lineage = dockerfile.lineage("exporters")
+    users = [
+        i.args for stage in reversed(lineage) for i in stage.instructions if i.keyword == "USER"
+    ]
+    assert users and users[-1] not in ("root", "0", "0:0")
+
+
 def test_python_layers_are_cache_friendly(dockerfile: Dockerfile) -> None:
     """Pinned requirements are installed before the package source is copied in."""
     build = dockerfile.stage("python-build")

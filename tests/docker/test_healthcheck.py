@@ -125,7 +125,15 @@ def test_unhealthy_with_a_clear_message_when_settings_are_invalid(tmp_path: Path
     assert "SINK_METRICS_PORT" in result.stderr
 
 
-@pytest.mark.parametrize("args", [(), ("kafka_topic_name",), ("no_such_field",), ("a", "b")])
+def test_a_literal_port_is_probed_directly(tmp_path: Path, metrics_server: int) -> None:
+    assert _run(tmp_path, str(metrics_server)).returncode == 0
+    result = _run(tmp_path, str(_closed_port()))
+    assert result.returncode == 1 and "unreachable" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [(), ("kafka_topic_name",), ("no_such_field",), ("a", "b"), ("0",), ("70000",)]
+)
 def test_usage_errors(tmp_path: Path, args: tuple[str, ...]) -> None:
     assert _run(tmp_path, *args).returncode == 2
 
