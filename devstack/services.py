@@ -20,7 +20,7 @@ MOSQUITTO_CONF = REPO_ROOT / "mqtt" / "config" / "mosquitto.conf"
 PROMETHEUS_CONF = REPO_ROOT / "monitoring" / "prometheus" / "prometheus.yml"
 ALERTMANAGER_CONF = REPO_ROOT / "monitoring" / "alertmanager" / "alertmanager.yml"
 # If the monitoring area provides a JMX exporter config, brokers serve JMX metrics on 7071-7073.
-KAFKA_JMX_EXPORTER_CONF = REPO_ROOT / "monitoring" / "jmx-exporter" / "kafka.yml"
+KAFKA_JMX_EXPORTER_CONF = REPO_ROOT / "monitoring" / "jmx" / "kafka.yml"
 KAFKA_JMX_EXPORTER_PORTS = (7071, 7072, 7073)
 DEFAULT_MQTT_PORT = 1883
 
