@@ -216,6 +216,8 @@ class AlertService:
         self._metrics.restored.inc()
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if not partitions:
+            return  # an incremental rebalance that gave this instance nothing new
         logger.info("assigned {}", [(p.topic, p.partition) for p in partitions])
         # Events the previous owner delivered before giving the partitions up are on the log.
         self.restore()
@@ -266,8 +268,8 @@ class AlertService:
                 if events or done:
                     self._update_open()
                 if self._clock() >= next_lag:
-                    self._update_lag()
-                    next_lag = self._clock() + LAG_INTERVAL
+                    measured = self._update_lag()
+                    next_lag = self._clock() + (LAG_INTERVAL if measured else 1.0)
         except Undelivered as exc:
             logger.error("stopping with undelivered alert events ({}); readings re-read", exc)
         finally:
@@ -367,17 +369,20 @@ class AlertService:
     def _update_open(self) -> None:
         self._metrics.set_open([(a.rule, a.severity) for a in self._engine.open_alerts.values()])
 
-    def _update_lag(self) -> None:
+    def _update_lag(self) -> bool:
+        """Lag per assigned partition; False when there was nothing to measure yet."""
         try:
             assignment = self._consumer.assignment()
             if not assignment:
-                return
+                return False
             for tp in self._consumer.position(assignment):
                 low, high = self._consumer.get_watermark_offsets(tp, timeout=2, cached=False)
                 position = tp.offset if tp.offset >= 0 else low
                 self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+            return True
         except KafkaException as exc:
             logger.debug("lag not measured: {}", exc)
+            return False
 
 
 def _delivery_report(
@@ -420,7 +425,12 @@ def build_service(settings: Settings, registry: CollectorRegistry) -> AlertServi
         SERVICE_NAME,
         ProducerMetrics(registry),
     )
-    consumer = Consumer(consumer_config(settings, settings.kafka_consumer_group_id, SERVICE_NAME))
+    consumer = Consumer(
+        {
+            **consumer_config(settings, settings.kafka_consumer_group_id, SERVICE_NAME),
+            "session.timeout.ms": round(settings.alerts_session_timeout * 1000),
+        }
+    )
     log_consumer = Consumer(
         {
             **consumer_config(

@@ -315,6 +315,13 @@ class Settings(BaseSettings):
         500, ge=1, description="Most readings the alert consumer handles per poll."
     )
     alerts_restore_timeout: float = Field(
+    alerts_session_timeout: float = Field(
+        45.0,
+        ge=6,
+        le=300,
+        description="Seconds before a crashed alert consumer's partitions go to another instance "
+        "(Kafka session timeout).",
+    )
         60.0, gt=0, description="Seconds allowed to read open alerts back from the alerts topic."
     )
 

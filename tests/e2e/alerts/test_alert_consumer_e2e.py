@@ -29,7 +29,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from iot_pipeline.alerts.codec import event_from_record
 from iot_pipeline.alerts.model import AlertEvent, EventType
-from iot_pipeline.config import load_settings
+from iot_pipeline.config import Settings, load_settings
 from iot_pipeline.kafka.consumer import AvroValueDecoder
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas import load_schema
@@ -171,6 +171,7 @@ def alert_env(
             "ALERTS_METRICS_PORT": str(free_port()),
             "ALERTS_SILENCE_TIMEOUT": str(SILENCE_S),
             "ALERTS_TICK_INTERVAL": "0.25",
+            "ALERTS_SESSION_TIMEOUT": "6",  # a killed instance's partitions move on sooner
             "ALERTS_ZSCORE_THRESHOLD": "6",
             "ALERTS_ZSCORE_CLEAR": "3",
             # The simulator's random walk moves pressure ~30 Pa a step: at 10-s steps that is a
@@ -193,19 +194,25 @@ def metric(port: str, name: str, labels: str) -> float:
     raise AssertionError(f"{name}{{{labels}}} not exposed")
 
 
-def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_env, tmp_path):
+def clients(env: dict[str, str]) -> tuple[Settings, SchemaRegistryClient, AvroProducer]:
+    """Settings pointing at the test's stack, a registry client and a readings producer."""
     settings = load_settings(
-        kafka_bootstrap_servers=alert_env["KAFKA_BOOTSTRAP_SERVERS"],
-        schema_registry_url=alert_env["SCHEMA_REGISTRY_URL"],
+        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+        schema_registry_url=env["SCHEMA_REGISTRY_URL"],
     )
     registry = SchemaRegistryClient({"url": settings.schema_registry_url})
     producer = AvroProducer.create(
         settings,
         registry,
         load_schema("iot_sensor_reading.avsc"),
-        alert_env["KAFKA_TOPIC_NAME"],
+        env["KAFKA_TOPIC_NAME"],
         client_id="alerts-e2e",
     )
+    return settings, registry, producer
+
+
+def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_env, tmp_path):
+    settings, registry, producer = clients(alert_env)
     start = datetime.now(UTC) - timedelta(hours=2)
     rng = random.Random(20261123)
 
@@ -262,8 +269,8 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
         # Phase 3: restarted consumer. "hot" stays hot, "quiet" stays silent: no repeats.
         second = ConsumerProcess(alert_env, tmp_path / "consumer-2.log")
         processes.append(second)
-        # The killed member holds its partitions until its session times out (45 s).
-        second.wait_assigned(timeout=120)
+        # The killed member holds its partitions until its session times out.
+        second.wait_assigned(timeout=60)
         beat(alive, rounds=int(2 * SILENCE_S / 0.5), pause=0.5)
         reader.poll(1.0)
         assert (reader.of("e2e-quiet"), reader.of("e2e-hot")) == ([F], [F])  # no repeats
@@ -341,3 +348,65 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
     assert sorted(a["alert_id"] + a["event_type"] for a in logged) == sorted(
         e.alert_id + e.event_type.value for e in reader.events
     )
+
+
+def test_rebalance_between_two_instances_repeats_no_open_alert(alert_env, tmp_path):
+    """Partitions move to a second instance and back: open alerts follow through the log."""
+    settings, registry, producer = clients(alert_env)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    devices = [f"e2e-hot-{i:02d}" for i in range(12)]  # spread over the 6 partitions
+    step = 0
+
+    def beat(rounds: int, value: float) -> None:
+        nonlocal step
+        for _ in range(rounds):
+            for device_id in devices:
+                record = {
+                    "device_id": device_id,
+                    "device_type": "temperature",
+                    "timestamp": start + timedelta(seconds=10 * step),
+                    "value": value + step % 5 * 0.1,
+                    "unit": "°C",
+                }
+                producer.produce(device_id, record)
+            step += 1
+            assert producer.flush(30) == 0
+            time.sleep(0.3)
+
+    env = {**alert_env, "ALERTS_SILENCE_TIMEOUT": "600"}
+    reader = AlertTopicReader(
+        settings.kafka_bootstrap_servers, registry, alert_env["KAFKA_ALERTS_TOPIC_NAME"]
+    )
+    first = ConsumerProcess(env, tmp_path / "a.log")
+    second = None
+    try:
+        first.wait_assigned()
+        beat(3, 60.0)
+        wait_for(lambda: len(reader.poll(0.3)) >= len(devices), 30, "12 fired events", first)
+        # A second instance joins: cooperative rebalance hands it about half the partitions.
+        port_b = str(free_port())
+        second = ConsumerProcess({**env, "ALERTS_METRICS_PORT": port_b}, tmp_path / "b.log")
+        second.wait_assigned()
+        beat(6, 61.0)
+        assert metric(port_b, "iot_alerts_consumer_lag", "partition=") >= 0
+        # The first leaves cleanly: the second owns everything and still repeats nothing.
+        assert first.stop() == 0
+        wait_for(lambda: second.text().count("assigned [(") >= 2, 60, "reassignment", second)
+        beat(4, 62.0)
+        reader.poll(1.0)
+        assert [(e.device_id, e.event_type) for e in reader.events] == [
+            (d, F) for d in sorted(devices, key=[e.device_id for e in reader.events].index)
+        ]
+        assert len(reader.events) == len(devices)
+        beat(3, 20.0)  # clear-after 3
+        wait_for(lambda: len(reader.poll(0.3)) >= 2 * len(devices), 30, "12 resolved", second)
+        reader.poll(1.0)
+        assert second.stop() == 0
+    finally:
+        reader.close()
+        for proc in (first, second):
+            if proc is not None and proc.proc.poll() is None:
+                proc.kill()
+    for device_id in devices:
+        assert reader.of(device_id, "threshold_high") == [F, R], device_id
+    assert {e.rule.value for e in reader.events} == {"threshold_high"}
