@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import pytest
 
+from iot_pipeline.config.settings import Settings
 from tests.docker.conftest import DOCKERFILE, REPO
 from tests.docker.helpers import (
     Dockerfile,
@@ -102,6 +104,19 @@ def test_python_target_runs_its_service_as_non_root_with_a_healthcheck(
     cmd = [i.args for i in own if i.keyword == "CMD"]
     assert cmd == [f'["python", "{script}"]'], target
     assert (REPO / script).is_file(), f"{script} is missing"
+
+
+def test_python_images_set_only_interpreter_variables_and_settings(dockerfile: Dockerfile) -> None:
+    fields = {name.upper() for name in Settings.model_fields}
+    names = set()
+    for target in [*PYTHON_TARGETS, "exporters", "python-build"]:
+        for stage in dockerfile.lineage(target):
+            for instruction in stage.instructions:
+                if instruction.keyword == "ENV":
+                    names.update(re.findall(r"(?:^|\s)([A-Z_][A-Z0-9_]*)=", instruction.args))
+    assert "POSTGRES_MIGRATIONS_DIR" in names
+    for name in names:
+        assert name in fields or name == "PATH" or name.startswith(("PYTHON", "PIP_")), name
 
 
 def test_exporters_target_is_non_root(dockerfile: Dockerfile) -> None:
