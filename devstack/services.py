@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack import proc
 from devstack.config import REPO_ROOT, StackConfig
 
 MOSQUITTO_CONF = REPO_ROOT / "mqtt" / "config" / "mosquitto.conf"
@@ -313,6 +314,7 @@ class Postgres(Service):
         sock.chmod(0o700)
         self._chown(sock)
         if (data / "PG_VERSION").exists():
+            self._remove_stale_lock(data)
             return
         if data.exists():
             shutil.rmtree(data)  # a half-made cluster from an interrupted first start
@@ -341,6 +343,19 @@ class Postgres(Service):
         )
         if result.returncode != 0:
             raise SetupError(f"postgres: initdb failed:\n{result.stdout}{result.stderr}")
+
+    @staticmethod
+    def _remove_stale_lock(data: Path) -> None:
+        """After a hard stop (machine or session ended) postmaster.pid stays behind; PostgreSQL
+        refuses to start if its pid now belongs to some other live process. devstack only calls
+        this when its own pid file says PostgreSQL is not running."""
+        lock = data / "postmaster.pid"
+        try:
+            pid = int(lock.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if "postgres" not in proc.process_cmdline(pid) or proc.process_start_time(pid) is None:
+            lock.unlink(missing_ok=True)
 
     def argv(self, cfg: StackConfig) -> list[str]:
         settings = {

@@ -1,4 +1,5 @@
 import signal
+import subprocess
 
 from devstack.config import StackConfig
 from devstack.services import (
@@ -110,3 +111,21 @@ def test_postgres_preloads_timescaledb_and_listens_on_loopback_only(tmp_path):
     assert "listen_addresses=127.0.0.1" in argv
     assert f"port={config.postgres_port}" in argv
     assert postgres.stop_signal == signal.SIGINT
+
+
+def test_a_stale_postmaster_lock_is_removed_but_a_live_postgres_lock_is_kept(tmp_path):
+    lock = tmp_path / "postmaster.pid"
+    other = subprocess.Popen(["sleep", "30"])
+    live = subprocess.Popen(["postgres", "30"], executable="/bin/sleep")
+    try:
+        for pid in (other.pid, 2**22 + 4321):  # a live stranger, a pid nobody has
+            lock.write_text(f"{pid}\n{tmp_path}\n")
+            Postgres._remove_stale_lock(tmp_path)
+            assert not lock.exists()
+        lock.write_text(f"{live.pid}\n{tmp_path}\n")
+        Postgres._remove_stale_lock(tmp_path)
+        assert lock.exists()
+    finally:
+        for p in (other, live):
+            p.kill()
+            p.wait()
