@@ -1,0 +1,101 @@
+"""The adapter's fast Avro encoder writes exactly the bytes fastavro (AvroSerializer) writes."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import fastavro
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from iot_pipeline.adapter.encoding import ReadingEncoder, supports, timestamp_millis
+from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
+
+SCHEMA_STR = load_schema(READING_SCHEMA_FILE)
+SCHEMA = fastavro.parse_schema(json.loads(SCHEMA_STR))
+HEADER = b"\x00\x00\x00\x01\x2a"
+
+
+def _reference(record: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    buffer.write(HEADER)
+    fastavro.schemaless_writer(buffer, SCHEMA, record)
+    return buffer.getvalue()
+
+
+text = st.text(max_size=40)
+optional = st.one_of
+moments = st.datetimes(
+    min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+)
+finite = st.floats(allow_nan=False)
+records = st.fixed_dictionaries(
+    {
+        "device_id": text,
+        "device_type": text,
+        "timestamp": moments,
+        "value": finite,
+        "unit": text,
+        "location": st.none(),
+        "battery_level": optional(st.none(), finite),
+        "signal_strength": optional(st.none(), finite),
+        "firmware_version": optional(st.none(), text),
+        "is_anomaly": st.booleans(),
+        "metadata": st.dictionaries(text, text, max_size=5),
+        "tag_mac": optional(st.none(), text),
+        "gateway_id": optional(st.none(), text),
+        "rssi": optional(st.none(), st.integers(-(2**31), 2**31 - 1)),
+        "measurement_sequence": optional(st.none(), st.integers(-(2**31), 2**31 - 1)),
+    }
+)
+
+
+@given(st.lists(records, min_size=1, max_size=4))
+def test_bytes_equal_fastavro(batch: list[dict[str, Any]]) -> None:
+    encoder = ReadingEncoder(HEADER)
+    for record in batch:
+        assert encoder.encode(record) == _reference(record)
+
+
+@given(records, st.lists(st.tuples(text, finite, st.booleans()), min_size=1, max_size=9))
+def test_records_sharing_a_reading_reuse_the_shared_part_correctly(
+    base: dict[str, Any], sensors: list[tuple[str, float, bool]]
+) -> None:
+    encoder = ReadingEncoder(HEADER)
+    for name, value, anomaly in sensors:
+        record = {
+            **base,
+            "device_id": name,
+            "value": value,
+            "is_anomaly": anomaly,
+            "metadata": dict(base["metadata"]),
+        }
+        assert encoder.encode(record) == _reference(record)
+
+
+@given(moments)
+def test_timestamp_millis_truncates_to_the_millisecond(moment: datetime) -> None:
+    millis = timestamp_millis(moment)
+    back = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
+    assert timedelta(0) <= moment - back < timedelta(milliseconds=1)
+
+
+def test_supports_the_packaged_schema_only() -> None:
+    assert supports(SCHEMA_STR)
+    schema = json.loads(SCHEMA_STR)
+    schema["fields"].append({"name": "extra", "type": ["null", "string"], "default": None})
+    assert not supports(json.dumps(schema))
+    schema = json.loads(SCHEMA_STR)
+    schema["fields"][3]["type"] = "float"
+    assert not supports(json.dumps(schema))
+
+
+def test_naive_timestamps_and_bad_headers_are_refused() -> None:
+    with pytest.raises(ValueError):
+        timestamp_millis(datetime(2026, 1, 1))
+    with pytest.raises(ValueError):
+        ReadingEncoder(b"\x01\x00\x00\x00\x01")
