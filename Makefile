@@ -38,7 +38,7 @@ logs:
 clean:
 	@if [ -x $(PY) ]; then $(STACK) clean; else $(PYTHON) -m devstack clean; fi
 
-run: venv up
+run: venv
 	$(STACK) run
 
 lint: venv

@@ -287,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.add_argument("-n", "--lines", type=int, default=50)
     logs.add_argument("-f", "--follow", action="store_true")
     sub.add_parser("clean", help="down, then delete all stack data (downloads stay cached)")
+    sub.add_parser("run", help="up, then every service with a live summary until Ctrl-C")
     args = parser.parse_args(argv)
     cfg = StackConfig.from_env()
     if args.command == "up":
@@ -295,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_down(cfg)
     if args.command == "status":
         return cmd_status(cfg)
+    if args.command == "run":
+        from devstack.pipeline import run_pipeline
+
+        return run_pipeline(cfg)
     if args.command == "logs":
         return cmd_logs(cfg, args.service or None, args.lines, args.follow)
     return cmd_clean(cfg)

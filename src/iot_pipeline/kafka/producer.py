@@ -56,6 +56,20 @@ class ProducerMetrics:
             "produce() calls that found the local queue full and had to wait.",
             registry=registry,
         )
+        self._children: dict[str, tuple[Any, Any, Any]] = {}
+
+    def for_topic(self, topic: str) -> tuple[Any, Any, Any]:
+        """(delivered, failed, latency) children for a topic; cached, as labels() is costly on a
+        per-record path."""
+        children = self._children.get(topic)
+        if children is None:
+            children = (
+                self.delivered.labels(topic),
+                self.failed.labels(topic),
+                self.latency.labels(topic),
+            )
+            self._children[topic] = children
+        return children
 
 
 def make_avro_serializer(
@@ -141,14 +155,16 @@ class AvroProducer:
     ) -> None:
         """Enqueue bytes as they are; waits (serving callbacks) while the local queue is full."""
         started = time.monotonic()
+        children = None if self._metrics is None else self._metrics.for_topic(topic)
 
         def report(error: KafkaError | None, message: Message) -> None:
-            if self._metrics is not None:
+            if children is not None:
+                delivered, failed, latency = children
                 if error is None:
-                    self._metrics.delivered.labels(topic).inc()
-                    self._metrics.latency.labels(topic).observe(time.monotonic() - started)
+                    delivered.inc()
+                    latency.observe(time.monotonic() - started)
                 else:
-                    self._metrics.failed.labels(topic).inc()
+                    failed.inc()
             if error is not None:
                 logger.error("delivery to {} failed: {}", topic, error)
             if on_delivery is not None:

@@ -7,10 +7,12 @@ operator's decision, e.g. partitions can only grow and regrowing changes key pla
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from loguru import logger
 
@@ -92,14 +94,13 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec], timeout: float = 3
                 # Another process created it between our list and create: that is fine.
                 if error.args[0].name() != "TOPIC_ALREADY_EXISTS":
                     raise
+    # Wait until every topic is usable, so a service can produce right after this returns.
+    metadata = _wait_for_leaders(admin, [spec.name for spec in specs], timeout)
     differences: list[str] = []
     present = [spec for spec in specs if spec not in missing]
     if present:
-        metadata = admin.list_topics(timeout=timeout).topics
-        resources = [ConfigResource(ConfigResource.Type.TOPIC, s.name) for s in present]
-        configs = admin.describe_configs(resources, request_timeout=timeout)
-        for spec, resource in zip(present, resources, strict=True):
-            entries = configs[resource].result()
+        for spec in present:
+            entries = _describe_topic_config(admin, spec.name, timeout)
             topic = metadata[spec.name]
             replication = len(next(iter(topic.partitions.values())).replicas)
             differences += topic_differences(
@@ -111,6 +112,41 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec], timeout: float = 3
     for line in differences:
         logger.warning("topic differs from its settings: {}", line)
     return differences
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str], timeout: float) -> dict[str, Any]:
+    """Topic metadata once every partition of every named topic has a leader (a new topic
+    reaches the brokers a moment apart)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        ready = all(
+            name in topics
+            and topics[name].error is None
+            and topics[name].partitions
+            and all(p.leader >= 0 for p in topics[name].partitions.values())
+            for name in names
+        )
+        if ready:
+            return topics
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics {names} have no leaders after {timeout}s")
+        time.sleep(0.2)
+
+
+def _describe_topic_config(admin: AdminClient, name: str, timeout: float) -> dict[str, Any]:
+    """The topic's config entries. A topic created a moment ago (by us or by another process) may
+    not have reached the broker that answers yet: retry that case briefly."""
+    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return admin.describe_configs([resource], request_timeout=timeout)[resource].result()
+        except KafkaException as error:
+            unknown = error.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            if not unknown or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def main() -> int:

@@ -6,11 +6,16 @@ import heapq
 
 
 class Schedule:
-    """Devices due in time order; a device with interval 0 is due again at once (max rate)."""
+    """Devices due in time order; a device with interval 0 is due again at once (max rate).
+
+    Ties go round-robin (a running sequence number breaks them), so at interval 0 every device
+    takes its turn instead of the lowest index starving the rest.
+    """
 
     def __init__(self, intervals: list[float], start: float) -> None:
         self._intervals = intervals
-        self._heap = [(start, index) for index in range(len(intervals))]
+        self._heap = [(start, index, index) for index in range(len(intervals))]
+        self._sequence = len(intervals)
         heapq.heapify(self._heap)
 
     def next_due(self) -> float:
@@ -18,6 +23,7 @@ class Schedule:
 
     def pop(self) -> int:
         """The device due first; it is rescheduled one interval after its due time."""
-        due, index = heapq.heappop(self._heap)
-        heapq.heappush(self._heap, (due + self._intervals[index], index))
+        due, _, index = heapq.heappop(self._heap)
+        heapq.heappush(self._heap, (due + self._intervals[index], self._sequence, index))
+        self._sequence += 1
         return index

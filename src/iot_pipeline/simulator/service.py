@@ -154,6 +154,7 @@ def run(
 ) -> int:
     """Emit until stopped or `max_messages` were emitted; returns the number emitted."""
     schedule = Schedule(intervals, clock())
+    children: dict[str, tuple[Any, Any]] = {}
     emitted = 0
     while not stop.is_set() and (max_messages is None or emitted < max_messages):
         delay = schedule.next_due() - clock()
@@ -163,9 +164,15 @@ def run(
         index = schedule.pop()
         key, message, is_anomaly, kind = source(index, wall_clock())
         emitter.emit(key, message)
-        metrics.readings.labels(kind).inc()
+        counters = children.get(kind)
+        if counters is None:  # labels() is costly per message: resolve once per kind
+            counters = children[kind] = (
+                metrics.readings.labels(kind),
+                metrics.anomalies.labels(kind),
+            )
+        counters[0].inc()
         if is_anomaly:
-            metrics.anomalies.labels(kind).inc()
+            counters[1].inc()
         emitted += 1
     return emitted
 

@@ -52,6 +52,11 @@ def test_schedule_orders_devices_by_due_time():
     assert order == [0, 1, 1, 0, 1]
 
 
+def test_schedule_at_interval_zero_is_round_robin():
+    schedule = Schedule([0.0, 0.0, 0.0], start=0.0)
+    assert [schedule.pop() for _ in range(7)] == [0, 1, 2, 0, 1, 2, 0]
+
+
 def test_run_respects_intervals_and_max_messages():
     settings = load_settings(iot_num_devices=2, iot_data_interval_sec=1.0)
     intervals, source = kafka_source(settings, random.Random(1))

@@ -1,0 +1,27 @@
+"""`python -m bench [NAME ...]`: run the benchmarks (all by default) against the local stack."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHES = {
+    "producer": "bench.kafka_producer",
+}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHES)
+    unknown = [name for name in names if name not in BENCHES]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; known: {list(BENCHES)}", file=sys.stderr)
+        return 2
+    failed = 0
+    for name in names:
+        print(f"\n=== {name} ===", flush=True)
+        failed += importlib.import_module(BENCHES[name]).run() != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

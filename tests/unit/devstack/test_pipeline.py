@@ -1,0 +1,34 @@
+from devstack.config import StackConfig
+from devstack.pipeline import SERVICES, SUMMARY_ROWS, counter_total, service_env
+
+EXPOSITION = """\
+# HELP kafka_producer_messages_delivered_total Records acknowledged.
+# TYPE kafka_producer_messages_delivered_total counter
+kafka_producer_messages_delivered_total{topic="a"} 10.0
+kafka_producer_messages_delivered_total{topic="b"} 5.0
+# HELP other_total Other.
+# TYPE other_total counter
+other_total 99.0
+"""
+
+
+def test_counter_total_sums_every_label_set():
+    assert counter_total(EXPOSITION, "kafka_producer_messages_delivered_total") == 15.0
+    assert counter_total(EXPOSITION, "missing_total") == 0.0
+
+
+def test_summary_rows_name_known_services():
+    names = {service.name for service in SERVICES}
+    assert {service for _, service, _ in SUMMARY_ROWS} <= names
+    ports = [service.metrics_port for service in SERVICES]
+    assert len(ports) == len(set(ports))
+
+
+def test_service_env_points_at_the_local_stack_without_overriding_the_user(monkeypatch):
+    monkeypatch.setenv("KAFKA_TOPIC_NAME", "mine")
+    monkeypatch.delenv("SCHEMA_REGISTRY_URL", raising=False)
+    cfg = StackConfig.from_env()
+    env = service_env(cfg)
+    assert env["SCHEMA_REGISTRY_URL"] == cfg.registry_url
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094"
+    assert env["KAFKA_TOPIC_NAME"] == "mine"
