@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.docker.conftest import DOCKER_DIR, REPO, TEST_SECRETS
+from tests.docker.conftest import DOCKER_DIR, ENV_EXAMPLE, REPO, TEST_SECRETS, parse_env_file
 
 pytestmark = pytest.mark.docker
 
@@ -121,9 +121,17 @@ def stack_env_file(env_file_factory: Callable[..., Path], docker_client: Any) ->
 
 
 @pytest.mark.e2e
-def test_whole_stack_delivers_simulated_readings_to_timescaledb(stack_env_file: Path) -> None:
+def test_whole_stack_delivers_simulated_readings_to_timescaledb(
+    stack_env_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import psycopg2
     from testcontainers.compose import DockerCompose
+
+    from iot_pipeline.config.settings import Settings
+
+    # Compose prefers the shell's variables over the env file: keep a developer's out.
+    for name in {*parse_env_file(ENV_EXAMPLE), *(f.upper() for f in Settings.model_fields)}:
+        monkeypatch.delenv(name, raising=False)
 
     stack = DockerCompose(
         context=str(DOCKER_DIR),
