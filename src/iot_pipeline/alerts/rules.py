@@ -8,7 +8,6 @@ warm-up). The alert lifecycle (open/resolve, clear-after-N) lives in :mod:`engin
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -65,8 +64,14 @@ def check_low(rules: KindRules, value: float) -> Check:
     return Check(status, value, rules.low)
 
 
+def _median(sorted_values: Sequence[float]) -> float:
+    n = len(sorted_values)
+    mid = n // 2
+    return sorted_values[mid] if n % 2 else (sorted_values[mid - 1] + sorted_values[mid]) / 2
+
+
 def slope_per_hour(points: Sequence[tuple[int, float]]) -> float:
-    """Robust trend of (epoch ms, value) points, in value units per hour.
+    """Robust trend of (epoch ms, value) points in time order, in value units per hour.
 
     The slope between the medians of the older and the newer half of the window: exact for a
     straight line, and a single spike (which the threshold and statistical rules are there to
@@ -78,10 +83,10 @@ def slope_per_hour(points: Sequence[tuple[int, float]]) -> float:
     if half == 0:
         return 0.0
     older, newer = pts[:half], pts[n - half :]
-    dt = statistics.median(t for t, _ in newer) - statistics.median(t for t, _ in older)
+    dt = _median([t for t, _ in newer]) - _median([t for t, _ in older])  # already in order
     if dt <= 0:
         return 0.0
-    dv = statistics.median(v for _, v in newer) - statistics.median(v for _, v in older)
+    dv = _median(sorted([v for _, v in newer])) - _median(sorted([v for _, v in older]))
     return dv * 3_600_000 / dt
 
 
