@@ -3,8 +3,12 @@
 # exporter agent added to the BROKER's JVM only. KAFKA_OPTS is set here, in the broker's process
 # tree, rather than in the container's environment: every Kafka CLI tool (the healthcheck's
 # kafka-broker-api-versions, `docker exec ... kafka-topics`) reads KAFKA_OPTS too, and a second
-# agent on the same port would stop that tool's JVM from starting.
+# agent on the same port would stop that tool's JVM from starting. The broker's heap
+# (BROKER_HEAP_OPTS) is set here for the same reason: CLI tools keep Kafka's small default heap.
 set -euo pipefail
+if [[ -n "${BROKER_HEAP_OPTS:-}" ]]; then
+    export KAFKA_HEAP_OPTS="$BROKER_HEAP_OPTS"
+fi
 : "${JMX_EXPORTER_PORT:=7071}"
 : "${JMX_EXPORTER_CONFIG:=/etc/jmx-exporter/kafka.yml}"
 if [[ ! -r "$JMX_EXPORTER_CONFIG" ]]; then
@@ -12,4 +16,5 @@ if [[ ! -r "$JMX_EXPORTER_CONFIG" ]]; then
     exit 1
 fi
 export KAFKA_OPTS="${KAFKA_OPTS:+$KAFKA_OPTS }-javaagent:/opt/jmx-exporter/jmx_prometheus_javaagent.jar=${JMX_EXPORTER_PORT}:${JMX_EXPORTER_CONFIG}"
-exec /etc/confluent/docker/run "$@"
+# CONFLUENT_RUN: for tests of this script only.
+exec "${CONFLUENT_RUN:-/etc/confluent/docker/run}" "$@"

@@ -502,6 +502,7 @@ def test_kafka_brokers_form_one_kraft_quorum_with_host_listeners(
         # The agent is added by the image's entrypoint, never through KAFKA_OPTS in the container
         # environment (the CLI tools would start a second agent on the same port and fail).
         assert "javaagent" not in env.get("KAFKA_OPTS", ""), name
+        assert "KAFKA_HEAP_OPTS" not in env and "-Xmx" in env["BROKER_HEAP_OPTS"], name
         agent_port = int(env["JMX_EXPORTER_PORT"])
         assert env["JMX_EXPORTER_CONFIG"] in {m["target"] for m in services[name]["volumes"]}
         # Host ports as in the native stack (7071-7073).
