@@ -6,6 +6,7 @@ from devstack.services import (
     MOSQUITTO_CONF,
     Postgres,
     all_services,
+    class_data_sharing,
     kafka_server_properties,
     mosquitto_native_conf,
 )
@@ -129,3 +130,10 @@ def test_a_stale_postmaster_lock_is_removed_but_a_live_postgres_lock_is_kept(tmp
         for p in (other, live):
             p.kill()
             p.wait()
+
+
+def test_class_data_sharing_writes_the_archive_first_and_uses_it_after(tmp_path):
+    archive = tmp_path / "app.jsa"
+    assert class_data_sharing(archive) == [f"-XX:ArchiveClassesAtExit={archive}"]
+    archive.write_bytes(b"")
+    assert class_data_sharing(archive) == [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto"]
