@@ -82,6 +82,9 @@ COMPOSE_PROFILES=simulator
 BIND_ADDRESS=127.0.0.1
 # Host address of the MQTT port: ESP32 gateways on the LAN must reach it, hence 0.0.0.0.
 MQTT_BIND_ADDRESS=0.0.0.0
+# Host name the brokers advertise to Kafka clients on the host (ports 29092-29094). Clients on
+# other machines need this computer's name here, and BIND_ADDRESS=0.0.0.0.
+KAFKA_ADVERTISED_HOST=localhost
 # Tag given to the images built from docker/Dockerfile.
 IOT_PIPELINE_IMAGE_TAG=local
 # The TimescaleDB database and user (created on the first start, used by every client).
