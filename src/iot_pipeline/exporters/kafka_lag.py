@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,6 +37,7 @@ from prometheus_client.registry import Collector
 TopicPartition = tuple[str, int]
 ACTIVE_STATES = frozenset({"STABLE", "PREPARING_REBALANCING", "COMPLETING_REBALANCING"})
 DEFAULT_GROUPS = r"iot-data-consumer|iot-timescaledb-sink"
+MODULE = "iot_pipeline.exporters.kafka_lag"
 
 
 def select_groups(listed: Iterable[tuple[str, str]], always: re.Pattern[str]) -> list[str]:
@@ -207,12 +211,42 @@ class BrokerPoller:
         return build_snapshot(groups, high, time.time(), time.monotonic() - started)
 
 
+def supervise(argv: list[str]) -> int:
+    """Run the exporter in a child process and start it again if it dies.
+
+    librdkafka's admin client can abort the whole process (an assertion in its request
+    bookkeeping) while brokers go away and come back; a restarted child keeps the exporter
+    serving. SIGTERM/SIGINT stop the child and then the supervisor.
+    """
+    from loguru import logger
+
+    stopping = False
+    child: subprocess.Popen[bytes] | None = None
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        child = subprocess.Popen([sys.executable, "-m", MODULE, "--worker", *argv])
+        code = child.wait()
+        if not stopping:
+            logger.warning("exporter process exited with status {}; restarting it", code)
+            time.sleep(2)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from loguru import logger
     from prometheus_client import start_http_server
 
     from iot_pipeline.observability.logging import configure_logging
 
+    raw = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--bootstrap-servers", default="127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094"
@@ -223,8 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen-host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9308)
     parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(raw)
     configure_logging(args.log_level, "text", service="kafka-lag-exporter")
+    if not args.worker:
+        return supervise(raw)
 
     collector = LagCollector()
     registry = CollectorRegistry()
@@ -233,22 +270,19 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("serving /metrics on {}:{}", args.listen_host, args.port)
     poller = BrokerPoller(args.bootstrap_servers, re.compile(args.groups), args.timeout)
     failing = False
-    try:
-        while True:
-            started = time.monotonic()
-            try:
-                collector.publish(poller.poll())
-                if failing:
-                    logger.info("polling the brokers works again")
-                failing = False
-            except Exception as exc:  # broker errors come as KafkaException; keep serving
-                collector.failed()
-                if not failing:
-                    logger.warning("polling the brokers failed: {}", exc)
-                failing = True
-            time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
-    except KeyboardInterrupt:
-        return 0
+    while True:
+        started = time.monotonic()
+        try:
+            collector.publish(poller.poll())
+            if failing:
+                logger.info("polling the brokers works again")
+            failing = False
+        except Exception as exc:  # broker errors come as KafkaException; keep serving
+            collector.failed()
+            if not failing:
+                logger.warning("polling the brokers failed: {}", exc)
+            failing = True
+        time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
 
 
 if __name__ == "__main__":

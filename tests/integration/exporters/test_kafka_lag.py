@@ -58,3 +58,55 @@ def test_an_empty_group_outside_the_pattern_is_not_reported(
     snapshot = BrokerPoller(kafka_bootstrap_servers, re.compile("no-such-group"), 10).poll()
     assert snapshot.ok
     assert group not in snapshot.groups
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _serves(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            return b"kafka_lag_exporter_up" in resp.read()
+    except OSError:
+        return False
+
+
+def test_the_exporter_process_is_restarted_when_it_dies(kafka_bootstrap_servers: str) -> None:
+    """librdkafka may abort the process while brokers restart: the supervisor starts it again."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    argv = ["--bootstrap-servers", kafka_bootstrap_servers, "--port", str(port)]
+    supervisor = subprocess.Popen([sys.executable, "-m", "iot_pipeline.exporters.kafka_lag", *argv])
+    try:
+
+        def wait_for_worker(other_than: int | None) -> int:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                workers = [c for c in _children(supervisor.pid) if c != other_than]
+                if workers and _serves(port):
+                    return workers[0]
+                time.sleep(0.3)
+            raise AssertionError("no exporter worker serving /metrics")
+
+        first = wait_for_worker(None)
+        os.kill(first, signal.SIGKILL)
+        second = wait_for_worker(first)
+        assert second != first
+    finally:
+        supervisor.terminate()
+        supervisor.wait(15)
+    assert supervisor.returncode == 0
