@@ -35,6 +35,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from loguru import logger
 from prometheus_client import CollectorRegistry
 
@@ -415,16 +416,49 @@ def log_alert(event: AlertEvent) -> None:
     )
 
 
-def build_service(settings: Settings, registry: CollectorRegistry) -> AlertService:
+def create_publisher(
+    settings: Settings,
+    client: SchemaRegistryClient,
+    registry: CollectorRegistry,
+    stop: threading.Event,
+    backoff: Backoff,
+) -> AvroProducer | None:
+    """The alert producer, once the registry has the AlertEvent schema; waits while the
+    registry is unreachable. A schema the registry rejects (4xx) is fatal: it raises."""
+    metrics = ProducerMetrics(registry)
+    attempt = 0
+    while not stop.is_set():
+        try:
+            return AvroProducer.create(
+                settings,
+                client,
+                load_schema(ALERT_SCHEMA_FILE),
+                settings.kafka_alerts_topic_name,
+                SERVICE_NAME,
+                metrics,
+            )
+        except SchemaRegistryError as exc:
+            status = exc.http_status_code
+            if isinstance(status, int) and 400 <= status < 500:
+                raise
+            error: Exception = exc
+        except Exception as exc:  # unreachable registry: connection refused, timeouts
+            error = exc
+        attempt += 1
+        delay = backoff.delay(attempt)
+        logger.warning("schema registry not ready ({}); retry in {:.1f}s", error, delay)
+        stop.wait(delay)
+    return None
+
+
+def build_service(
+    settings: Settings, registry: CollectorRegistry, stop: threading.Event
+) -> AlertService | None:
     client = SchemaRegistryClient({"url": settings.schema_registry_url})
-    publisher = AvroProducer.create(
-        settings,
-        client,
-        load_schema(ALERT_SCHEMA_FILE),
-        settings.kafka_alerts_topic_name,
-        SERVICE_NAME,
-        ProducerMetrics(registry),
-    )
+    backoff = Backoff(maximum=10.0)
+    publisher = create_publisher(settings, client, registry, stop, backoff)
+    if publisher is None:
+        return None
     consumer = Consumer(
         {
             **consumer_config(settings, settings.kafka_consumer_group_id, SERVICE_NAME),
@@ -455,6 +489,7 @@ def build_service(settings: Settings, registry: CollectorRegistry) -> AlertServi
         topic=settings.kafka_topic_name,
         batch_size=settings.alerts_batch_size,
         tick_interval=settings.alerts_tick_interval,
+        backoff=backoff,
     )
 
 
@@ -470,8 +505,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     registry = CollectorRegistry()
-    service = build_service(settings, registry)
     serve_metrics(registry, settings.alerts_metrics_port)
+    service = build_service(settings, registry, stop)
+    if service is None:
+        return 0
     logger.info(
         "alert consumer: {} -> {} (group {})",
         settings.kafka_topic_name,

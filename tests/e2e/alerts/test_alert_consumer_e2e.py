@@ -29,7 +29,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from iot_pipeline.alerts.codec import event_from_record
 from iot_pipeline.alerts.model import AlertEvent, EventType
-from iot_pipeline.config import Settings, load_settings
+from iot_pipeline.config import load_settings
 from iot_pipeline.kafka.consumer import AvroValueDecoder
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas import load_schema
@@ -97,11 +97,12 @@ def wait_for(
 class AlertTopicReader:
     """Everything on the alerts topic, decoded, in arrival order per partition."""
 
-    def __init__(self, bootstrap: str, registry: SchemaRegistryClient, topic: str) -> None:
+    def __init__(self, registry: SchemaRegistryClient, env: dict[str, str]) -> None:
+        topic = env["KAFKA_ALERTS_TOPIC_NAME"]
         self._consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"{topic}-reader",
+                "bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"],
+                "group.id": env["TEST_READER_GROUP"],
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
             }
@@ -168,6 +169,7 @@ def alert_env(
             "KAFKA_TOPIC_NAME": readings_topic,
             "KAFKA_ALERTS_TOPIC_NAME": alerts_topic,
             "KAFKA_CONSUMER_GROUP_ID": consumer_group_factory("alerts-e2e"),
+            "TEST_READER_GROUP": consumer_group_factory("alerts-e2e-reader"),
             "ALERTS_METRICS_PORT": str(free_port()),
             "ALERTS_SILENCE_TIMEOUT": str(SILENCE_S),
             "ALERTS_TICK_INTERVAL": "0.25",
@@ -194,8 +196,8 @@ def metric(port: str, name: str, labels: str) -> float:
     raise AssertionError(f"{name}{{{labels}}} not exposed")
 
 
-def clients(env: dict[str, str]) -> tuple[Settings, SchemaRegistryClient, AvroProducer]:
-    """Settings pointing at the test's stack, a registry client and a readings producer."""
+def clients(env: dict[str, str]) -> tuple[SchemaRegistryClient, AvroProducer]:
+    """A registry client and a readings producer for the test's stack and topic."""
     settings = load_settings(
         kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
         schema_registry_url=env["SCHEMA_REGISTRY_URL"],
@@ -208,11 +210,11 @@ def clients(env: dict[str, str]) -> tuple[Settings, SchemaRegistryClient, AvroPr
         env["KAFKA_TOPIC_NAME"],
         client_id="alerts-e2e",
     )
-    return settings, registry, producer
+    return registry, producer
 
 
 def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_env, tmp_path):
-    settings, registry, producer = clients(alert_env)
+    registry, producer = clients(alert_env)
     start = datetime.now(UTC) - timedelta(hours=2)
     rng = random.Random(20261123)
 
@@ -242,9 +244,7 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
             time.sleep(pause)
 
     alive = [temp, hum, pres, hot]
-    reader = AlertTopicReader(
-        settings.kafka_bootstrap_servers, registry, alert_env["KAFKA_ALERTS_TOPIC_NAME"]
-    )
+    reader = AlertTopicReader(registry, alert_env)
     first = ConsumerProcess(alert_env, tmp_path / "consumer-1.log")
     processes = [first]
     try:
@@ -352,7 +352,7 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
 
 def test_rebalance_between_two_instances_repeats_no_open_alert(alert_env, tmp_path):
     """Partitions move to a second instance and back: open alerts follow through the log."""
-    settings, registry, producer = clients(alert_env)
+    registry, producer = clients(alert_env)
     start = datetime.now(UTC) - timedelta(hours=1)
     devices = [f"e2e-hot-{i:02d}" for i in range(12)]  # spread over the 6 partitions
     step = 0
@@ -374,9 +374,7 @@ def test_rebalance_between_two_instances_repeats_no_open_alert(alert_env, tmp_pa
             time.sleep(0.3)
 
     env = {**alert_env, "ALERTS_SILENCE_TIMEOUT": "600"}
-    reader = AlertTopicReader(
-        settings.kafka_bootstrap_servers, registry, alert_env["KAFKA_ALERTS_TOPIC_NAME"]
-    )
+    reader = AlertTopicReader(registry, alert_env)
     first = ConsumerProcess(env, tmp_path / "a.log")
     second = None
     try:

@@ -58,3 +58,21 @@ def test_metrics_count_by_rule_and_severity():
     assert sample("iot_alerts_open", {"rule": "silence", "severity": "critical"}) == 3
     metrics.set_open([])
     assert sample("iot_alerts_open", {"rule": "silence", "severity": "critical"}) == 0
+
+
+def test_publisher_waits_for_an_unreachable_registry_until_stopped():
+    import threading
+
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    from iot_pipeline.alerts.service import create_publisher
+    from iot_pipeline.sink.batching import Backoff
+
+    settings = load_settings(schema_registry_url="http://127.0.0.1:9")  # nothing listens there
+    stop = threading.Event()
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    client = SchemaRegistryClient({"url": settings.schema_registry_url})
+    backoff = Backoff(initial=0.05, maximum=0.05)
+    assert create_publisher(settings, client, CollectorRegistry(), stop, backoff) is None
+    timer.cancel()
