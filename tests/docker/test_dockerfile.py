@@ -143,3 +143,15 @@ def test_kafka_image_gets_the_jmx_agent_the_native_stack_pins(dockerfile: Docker
     assert "dependency:copy@jmx-agent" in runs
     copies = [i.args for i in agent.instructions if i.keyword == "COPY"]
     assert copies == ["devstack/pom.xml /build/pom.xml"]
+
+
+def test_kafka_broker_starts_through_the_agent_entrypoint(dockerfile: Dockerfile) -> None:
+    own = dockerfile.stage("kafka-broker").instructions
+    entrypoints = [i.args for i in own if i.keyword == "ENTRYPOINT"]
+    assert entrypoints == ['["/opt/jmx-exporter/run-with-jmx-agent.sh"]']
+    copies = [i.args for i in own if i.keyword == "COPY"]
+    assert any(
+        c.endswith("docker/kafka/run-with-jmx-agent.sh /opt/jmx-exporter/run-with-jmx-agent.sh")
+        for c in copies
+    )
+    assert [i.args for i in own if i.keyword == "CMD"] == ["[]"]
