@@ -294,6 +294,22 @@ def test_exporters_watch_the_pipeline_s_brokers_and_mqtt(services: dict[str, Any
     assert (mqtt["mqtt-host"], mqtt["mqtt-port"]) == ("mosquitto", "1883")
 
 
+def test_exporter_flags_are_ones_the_modules_accept(services: dict[str, Any]) -> None:
+    import subprocess
+    import sys
+
+    for name in EXPORTERS:
+        command = services[name]["command"]
+        module = command[command.index("-m") + 1]
+        flags = {arg.split("=", 1)[0] for arg in command if arg.startswith("--")}
+        usage = subprocess.run(
+            [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=60
+        )
+        assert usage.returncode == 0, usage.stderr
+        unknown = {flag for flag in flags if flag not in usage.stdout}
+        assert not unknown, f"{name}: {module} does not accept {unknown}"
+
+
 def test_every_python_module_or_script_a_command_runs_exists(services: dict[str, Any]) -> None:
     import importlib.util
 
