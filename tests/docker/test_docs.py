@@ -85,3 +85,16 @@ def test_names_in_doc_finds_every_kind_of_reference() -> None:
     assert services == {"svc-a", "svc-b", "svc-c", "svc-d"}
     assert containers == {"box-1"}
     assert files == ["x.yml", "x.yml"]
+
+
+def test_every_localhost_port_the_page_names_is_published(services: dict[str, Any]) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    published = {
+        int(port["published"])
+        for service in services.values()
+        for port in service.get("ports", [])
+        if port.get("published")
+    }
+    named = {int(port) for port in re.findall(r"localhost:(\d+)", text)}
+    assert len(named) >= 8
+    assert named <= published, f"docs/docker.md names ports nothing publishes: {named - published}"
