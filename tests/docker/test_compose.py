@@ -270,27 +270,21 @@ def test_python_services_expose_their_contract_metrics_port(services: dict[str, 
         assert port in targets, f"{name} does not publish its metrics port {port}"
 
 
+def _flags(command: list[str]) -> dict[str, str]:
+    """--name=value arguments of a command, as {name: value}."""
+    return dict(arg.removeprefix("--").split("=", 1) for arg in command if arg.startswith("--"))
+
+
 def test_exporters_watch_the_pipeline_s_brokers_and_mqtt(services: dict[str, Any]) -> None:
     bootstrap = _env(services["kafka-consumer"])["KAFKA_BOOTSTRAP_SERVERS"]
     for name, port in EXPORTERS.items():
         service = services[name]
-        flags = dict(
-            arg.removeprefix("--").split("=", 1) for arg in service["command"] if "=" in arg
-        )
+        flags = _flags(service["command"])
         assert flags["listen-host"] == "0.0.0.0" and flags["port"] == str(port), name
         assert service["healthcheck"]["test"][-1] == str(port), name
         assert port in {p["target"] for p in service["ports"]}, name
-    lag = dict(
-        a.removeprefix("--").split("=", 1)
-        for a in services["kafka-lag-exporter"]["command"]
-        if "=" in a
-    )
-    assert lag["bootstrap-servers"] == bootstrap
-    mqtt = dict(
-        a.removeprefix("--").split("=", 1)
-        for a in services["mosquitto-exporter"]["command"]
-        if "=" in a
-    )
+    assert _flags(services["kafka-lag-exporter"]["command"])["bootstrap-servers"] == bootstrap
+    mqtt = _flags(services["mosquitto-exporter"]["command"])
     assert (mqtt["mqtt-host"], mqtt["mqtt-port"]) == ("mosquitto", "1883")
 
 
