@@ -257,6 +257,8 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
                 if i == 30 and d is not quiet:
                     anomalies[record["device_id"]] = record["value"]
             send(hot, value=60.0 + i % 5 * 0.1)
+            if i == 20:  # a message that is not a reading at all must not stop anything
+                producer.produce_raw(alert_env["KAFKA_TOPIC_NAME"], b"e2e-temp", b"not avro")
         assert producer.flush(30) == 0
         # Phase 2: everyone but "quiet" keeps reporting for well over the silence timeout.
         beat(alive, rounds=int(3 * SILENCE_S / 0.5), pause=0.5)
@@ -264,6 +266,7 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
         assert reader.of("e2e-hot") == [F]
         port = alert_env["ALERTS_METRICS_PORT"]
         assert metric(port, "iot_alerts_open", 'rule="silence",severity="critical"') == 1
+        assert metric(port, "iot_alerts_processing_errors_total", 'reason="deserialization"') == 1
         first.kill()
 
         # Phase 3: restarted consumer. "hot" stays hot, "quiet" stays silent: no repeats.
