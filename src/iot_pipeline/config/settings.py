@@ -249,10 +249,11 @@ class Settings(BaseSettings):
         "iot-timescaledb-sink", description="Consumer group of the TimescaleDB sink."
     )
     sink_metrics_port: int = Field(8003, ge=0, le=65535, description="Sink metrics port.")
-    data_sink_write_method: Literal["copy", "values"] = Field(
+    data_sink_write_method: Literal["copy", "copy_staging", "values"] = Field(
         "copy",
-        description="copy: COPY into a staging table + INSERT ON CONFLICT; values: multi-row "
-        "INSERT ON CONFLICT. Both idempotent; copy measured faster.",
+        description="copy: COPY into the table, falling back to copy_staging for a batch with "
+        "stored rows; copy_staging: COPY into a staging table + INSERT ON CONFLICT; values: "
+        "multi-row INSERT ON CONFLICT. All idempotent; copy measured fastest.",
     )
     data_sink_maintenance_interval: float = Field(
         300.0,
@@ -314,7 +315,6 @@ class Settings(BaseSettings):
     alerts_batch_size: int = Field(
         500, ge=1, description="Most readings the alert consumer handles per poll."
     )
-    alerts_restore_timeout: float = Field(
     alerts_session_timeout: float = Field(
         45.0,
         ge=6,
@@ -322,6 +322,7 @@ class Settings(BaseSettings):
         description="Seconds before a crashed alert consumer's partitions go to another instance "
         "(Kafka session timeout).",
     )
+    alerts_restore_timeout: float = Field(
         60.0, gt=0, description="Seconds allowed to read open alerts back from the alerts topic."
     )
 
