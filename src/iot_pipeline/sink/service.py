@@ -37,10 +37,11 @@ from sqlalchemy import Engine
 
 from iot_pipeline.config import Settings, load_settings
 from iot_pipeline.kafka.config import consumer_config, producer_config
-from iot_pipeline.kafka.consumer import AvroValueDecoder, offsets_to_commit
+from iot_pipeline.kafka.consumer import offsets_to_commit
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
 from iot_pipeline.sink.batching import Backoff, Batch
+from iot_pipeline.sink.decoding import FramedAvroDecoder
 from iot_pipeline.sink.dlq import DeadLetterReason, dlq_headers
 from iot_pipeline.sink.metrics import SinkMetrics
 from iot_pipeline.storage.engine import create_db_engine
@@ -469,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     consumer = Consumer(consumer_config(settings, settings.sink_consumer_group_id, SERVICE_NAME))
     dlq = Producer(producer_config(settings, f"{SERVICE_NAME}-dlq"))
-    decoder = AvroValueDecoder(SchemaRegistryClient({"url": settings.schema_registry_url}))
+    decoder = FramedAvroDecoder(SchemaRegistryClient({"url": settings.schema_registry_url}))
     MaintenanceThread(engine, edition, settings, metrics, stop).start()
     service = SinkService(
         consumer,

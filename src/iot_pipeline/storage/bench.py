@@ -64,15 +64,21 @@ def _rate(write: Callable[[Sequence[Row]], int], rows: Sequence[Row], batch: int
 
 
 def measure_write_methods(engine: Engine, count: int, devices: int, batch: int) -> dict[str, float]:
-    """Rows/s of raw COPY, COPY-staging + INSERT ON CONFLICT, and multi-row INSERT ON CONFLICT,
+    """Rows/s of raw COPY, the optimistic COPY, COPY-staging + INSERT ON CONFLICT, and multi-row
+    INSERT ON CONFLICT,
     each on its own fresh rows (same table, same indexes) in batches of ``batch`` rows."""
     return {
         "raw_copy": _rate(
             lambda r: raw_copy(engine, r), synthetic_rows(count, devices, "raw"), batch
         ),
-        "copy_staging_on_conflict": _rate(
+        "copy_optimistic": _rate(
             lambda r: write_batch(engine, r, WriteMethod.COPY),
             synthetic_rows(count, devices, "copy"),
+            batch,
+        ),
+        "copy_staging_on_conflict": _rate(
+            lambda r: write_batch(engine, r, WriteMethod.COPY_STAGING),
+            synthetic_rows(count, devices, "staging"),
             batch,
         ),
         "values_on_conflict": _rate(

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from iot_pipeline.storage.schema import WRITE_COLUMNS
+from sqlalchemy import Boolean, Double, Integer, Text
+
+from iot_pipeline.storage.schema import WRITE_COLUMNS, sensor_readings
 
 Row = tuple[Any, ...]
 
@@ -165,5 +167,40 @@ def copy_field(value: Any) -> str:
     return str(value).translate(_COPY_ESCAPES)
 
 
+def _copy_float(value: float) -> str:
+    return repr(value) if math.isfinite(value) else copy_field(value)
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES)
+
+
+def _copy_bool(value: bool) -> str:
+    return "t" if value else "f"
+
+
+def _column_formatters() -> tuple[Callable[[Any], str], ...]:
+    """One formatter per WRITE_COLUMNS column, chosen once from its SQL type: a row then costs
+    one call per non-null field instead of a chain of type checks."""
+    by_type: dict[type, Callable[[Any], str]] = {
+        Double: _copy_float,
+        Integer: str,
+        Boolean: _copy_bool,
+        Text: _copy_text,
+    }
+    formatters: list[Callable[[Any], str]] = []
+    for name in WRITE_COLUMNS:
+        column_type = type(sensor_readings.columns[name].type)
+        formatters.append(by_type.get(column_type, copy_field))
+    return tuple(formatters)
+
+
+_FORMATTERS = _column_formatters()
+
+
 def copy_line(row: Row) -> str:
-    return "\t".join(copy_field(v) for v in row) + "\n"
+    """One ``sensor_readings`` row (WRITE_COLUMNS order) in COPY text format."""
+    return (
+        "\t".join("\\N" if v is None else f(v) for f, v in zip(_FORMATTERS, row, strict=True))
+        + "\n"
+    )

@@ -110,11 +110,12 @@ def produce(env: SinkEnv, records: list[dict[str, Any]], raw: list[bytes] = ()) 
 
 
 class SinkProcess:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, profile_to: str | None = None) -> None:
         self.log = log
         self._file = log.open("ab")
+        profiler = ["-m", "cProfile", "-o", profile_to] if profile_to else []
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "run_timescaledb_sink.py")],
+            [sys.executable, *profiler, str(REPO / "run_timescaledb_sink.py")],
             cwd=REPO,
             env=env,
             stdout=self._file,

@@ -78,7 +78,7 @@ def test_sigkill_in_the_middle_of_a_stream_loses_nothing(
     assert stored_at_kill < total, "the sink finished before it could be killed mid-stream"
 
     second = start_sink(env)
-    wait_for(lambda: sink_env.count("e2e-kill") == total, 120, f"all {total} readings")
+    wait_for(lambda: sink_env.count("e2e-kill") == total, 240, f"all {total} readings")
     wait_for(lambda: group_caught_up(sink_env, sink_env.group), 30, "offsets committed")
     assert second.stop() == 0
     assert sink_env.distinct_keys() == total

@@ -161,3 +161,17 @@ def test_copy_line_has_one_field_per_column() -> None:
     line = copy_line(reading_to_row(full_record()))
     assert line.endswith("\n")
     assert len(line[:-1].split("\t")) == len(WRITE_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"value": math.nan, "signal_strength": -math.inf},
+        {"firmware_version": "a\tb\nc\\d\re", "metadata": {"k": "tab\there"}},
+        {"location": None, "metadata": {}, "rssi": None, "is_anomaly": False},
+    ],
+)
+def test_copy_line_per_column_formatters_match_the_generic_one(changes: dict[str, Any]) -> None:
+    row = reading_to_row(full_record(**changes))
+    assert copy_line(row) == "\t".join(copy_field(v) for v in row) + "\n"

@@ -1,0 +1,62 @@
+"""Fast decoding of Confluent-framed Avro values (magic byte 0, 4-byte schema id, Avro body).
+
+Measured on this project's machine, confluent-kafka 2.16's AvroDeserializer spends ~90-250 us per
+reading, fastavro's schemaless_reader with a pre-parsed writer schema ~30 us: at the sink's rates
+that difference is most of the CPU. The writer schema is fetched once per schema id and parsed
+once; the result equals AvroDeserializer's (checked against the real registry in
+tests/e2e/sink/test_decoding_registry.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any, Protocol
+
+import fastavro
+from confluent_kafka import Message
+from confluent_kafka.serialization import SerializationError
+
+MAGIC_BYTE = 0
+
+
+class SchemaSource(Protocol):
+    """The part of SchemaRegistryClient used here (raises SchemaRegistryError, e.g. 404)."""
+
+    def get_schema(self, schema_id: int) -> Any: ...
+
+
+class FramedAvroDecoder:
+    def __init__(self, registry: SchemaSource) -> None:
+        self._registry = registry
+        self._parsed: dict[int, Any] = {}
+
+    def __call__(self, message: Message) -> dict[str, Any] | None:
+        value = message.value()
+        if value is None:
+            return None
+        return self.decode(value)
+
+    def _writer_schema(self, schema_id: int) -> Any:
+        parsed = self._parsed.get(schema_id)
+        if parsed is None:
+            schema = self._registry.get_schema(schema_id)
+            if schema.schema_type not in (None, "AVRO"):
+                raise SerializationError(f"schema id {schema_id} is {schema.schema_type}, not Avro")
+            parsed = fastavro.parse_schema(json.loads(schema.schema_str))
+            self._parsed[schema_id] = parsed
+        return parsed
+
+    def decode(self, value: bytes) -> dict[str, Any]:
+        if len(value) < 5 or value[0] != MAGIC_BYTE:
+            raise SerializationError(
+                "not Confluent-framed Avro (expected magic byte 0 and a 4-byte schema id)"
+            )
+        writer = self._writer_schema(int.from_bytes(value[1:5], "big"))
+        try:
+            record = fastavro.schemaless_reader(io.BytesIO(value[5:]), writer, None)
+        except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:
+            raise SerializationError(f"Avro body does not decode: {type(exc).__name__}") from exc
+        if not isinstance(record, dict):
+            raise SerializationError("Avro value is not a record")
+        return record
