@@ -30,40 +30,66 @@ STOP_TIMEOUT_S = 20.0
 @dataclass(frozen=True)
 class PipelineService:
     name: str
-    script: str
-    metrics_port: int
+    script: str  # a repo-relative Python script, or an executable with `native=True`
+    metrics_port: int  # 0: the service exposes no metrics
     env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    native: bool = False
 
     def available(self) -> bool:
         return (REPO_ROOT / self.script).exists()
 
+    def command(self) -> list[str]:
+        program = [str(REPO_ROOT / self.script)]
+        return [*program, *self.args] if self.native else [sys.executable, *program, *self.args]
 
-# The simulator feeds Kafka directly; a second simulator in `ruuvi` mode publishes the ESP32
-# firmware's JSON to MQTT so the adapter's path runs too.
+
+EMULATOR = "esp32/ruuvitag_gateway/host/build/ruuvi-gateway-emulator"
+
+# The simulator feeds Kafka directly. RuuviTag traffic reaches the adapter over MQTT from a second
+# simulator in `ruuvi` mode, or, with PIPELINE_RUUVI_SOURCE=emulator, from the firmware's own core
+# compiled for this machine (`make firmware-host` builds it), so the firmware's code runs live.
+RUUVI_SIMULATOR = PipelineService(
+    "ruuvi-simulator",
+    "run_producer.py",
+    8004,
+    {"IOT_SIMULATOR_MODE": "ruuvi", "SIMULATOR_METRICS_PORT": "8004", "IOT_NUM_DEVICES": "4"},
+)
+GATEWAY_EMULATOR = PipelineService(
+    "gateway-emulator",
+    EMULATOR,
+    0,
+    args=("--vectors", "tests/vectors/ruuvi_format5.json", "--forever", "--rate", "2"),
+    native=True,
+)
 SERVICES = (
     PipelineService("simulator", "run_producer.py", 8000, {"IOT_SIMULATOR_MODE": "kafka"}),
-    PipelineService(
-        "ruuvi-simulator",
-        "run_producer.py",
-        8004,
-        {
-            "IOT_SIMULATOR_MODE": "ruuvi",
-            "SIMULATOR_METRICS_PORT": "8004",
-            "IOT_NUM_DEVICES": "4",
-        },
-    ),
+    RUUVI_SIMULATOR,
     PipelineService("ruuvitag-adapter", "run_ruuvitag_adapter.py", 8002),
     PipelineService("alert-consumer", "run_consumer.py", 8001),
     PipelineService("timescaledb-sink", "run_timescaledb_sink.py", 8003),
 )
 
+
+def chosen_services(ruuvi_source: str) -> list[PipelineService]:
+    """The services to run; `ruuvi_source` is `simulator` or `emulator`."""
+    if ruuvi_source not in ("simulator", "emulator"):
+        raise ValueError(
+            f"PIPELINE_RUUVI_SOURCE must be simulator or emulator, not {ruuvi_source!r}"
+        )
+    services = list(SERVICES)
+    if ruuvi_source == "emulator":
+        services[services.index(RUUVI_SIMULATOR)] = GATEWAY_EMULATOR
+    return [service for service in services if service.available()]
+
+
 # (label, service, metric) rows of the live summary; counters are shown as totals and rates.
 SUMMARY_ROWS = (
     ("simulated readings -> Kafka", "simulator", "kafka_producer_messages_delivered_total"),
     ("ruuvi messages -> MQTT", "ruuvi-simulator", "iot_simulator_readings_total"),
-    ("adapter records -> Kafka", "ruuvitag-adapter", "kafka_producer_messages_delivered_total"),
+    ("adapter records -> Kafka", "ruuvitag-adapter", "mqtt_adapter_records_published_total"),
     ("rows stored in TimescaleDB", "timescaledb-sink", "iot_messages_processed_total"),
-    ("alert events", "alert-consumer", "kafka_producer_messages_delivered_total"),
+    ("alerts fired", "alert-consumer", "iot_alerts_fired_total"),
 )
 
 
@@ -117,7 +143,7 @@ class Supervisor:
         for service in self.services:
             with self.logfile(service).open("ab") as log:
                 self.children[service.name] = subprocess.Popen(
-                    [sys.executable, str(REPO_ROOT / service.script)],
+                    service.command(),
                     cwd=REPO_ROOT,
                     env={**env, **service.env},
                     stdout=log,
@@ -149,7 +175,7 @@ class Supervisor:
                 print(f"[run] {name} did not stop within {STOP_TIMEOUT_S:.0f}s: killed")
 
     def summary(self, previous: dict[str, float], elapsed: float) -> list[str]:
-        ports = {s.name: s.metrics_port for s in self.services}
+        ports = {s.name: s.metrics_port for s in self.services if s.metrics_port}
         texts = {name: scrape(port) for name, port in ports.items()}
         lines = []
         for label, service, metric in SUMMARY_ROWS:
@@ -177,7 +203,11 @@ def run_pipeline(cfg: StackConfig) -> int:
     if topics.returncode != 0:
         print("[run] creating the topics failed", file=sys.stderr)
         return 1
-    services = [s for s in SERVICES if s.available()]
+    ruuvi_source = os.environ.get("PIPELINE_RUUVI_SOURCE", "simulator")
+    if ruuvi_source == "emulator" and not GATEWAY_EMULATOR.available():
+        print("[run] building the gateway emulator (make firmware-host-build) ...")
+        subprocess.run(["make", "-s", "firmware-host-build"], cwd=REPO_ROOT, check=True)
+    services = chosen_services(ruuvi_source)
     supervisor = Supervisor(cfg, services)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

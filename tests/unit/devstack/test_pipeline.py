@@ -1,5 +1,14 @@
+import pytest
+
 from devstack.config import StackConfig
-from devstack.pipeline import SERVICES, SUMMARY_ROWS, counter_total, service_env
+from devstack.pipeline import (
+    GATEWAY_EMULATOR,
+    SERVICES,
+    SUMMARY_ROWS,
+    chosen_services,
+    counter_total,
+    service_env,
+)
 
 EXPOSITION = """\
 # HELP kafka_producer_messages_delivered_total Records acknowledged.
@@ -32,3 +41,17 @@ def test_service_env_points_at_the_local_stack_without_overriding_the_user(monke
     assert env["SCHEMA_REGISTRY_URL"] == cfg.registry_url
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094"
     assert env["KAFKA_TOPIC_NAME"] == "mine"
+
+
+def test_emulator_replaces_the_ruuvi_simulator():
+    names = [service.name for service in chosen_services("simulator")]
+    assert "ruuvi-simulator" in names
+    if GATEWAY_EMULATOR.available():
+        emulated = [service.name for service in chosen_services("emulator")]
+        assert "gateway-emulator" in emulated and "ruuvi-simulator" not in emulated
+    assert GATEWAY_EMULATOR.command()[0].endswith("ruuvi-gateway-emulator")
+
+
+def test_unknown_ruuvi_source_is_a_clear_error():
+    with pytest.raises(ValueError, match="PIPELINE_RUUVI_SOURCE"):
+        chosen_services("bluetooth")
