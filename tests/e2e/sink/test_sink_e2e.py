@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import time
+import urllib.request
 from collections.abc import Callable
 
 import pytest
@@ -21,6 +23,23 @@ from tests.e2e.sink.harness import (
 pytestmark = pytest.mark.e2e
 
 StartSink = Callable[[dict[str, str]], SinkProcess]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The sink's /metrics as {'name{labels}': value}."""
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    samples = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
 
 
 def group_caught_up(env: SinkEnv, group: str) -> bool:
@@ -47,13 +66,27 @@ def test_stream_is_stored_once_poison_is_dead_lettered_and_replay_adds_nothing(
     unknown_schema = b"\x00\x7f\xff\xff\xff" + b"\x02"  # framed, schema id not in the registry
     produce(sink_env, [*good, empty_id], raw=[b"not avro at all", unknown_schema])
 
-    sink = start_sink(sink_env.env())
+    port = free_port()
+    sink = start_sink(sink_env.env(SINK_METRICS_PORT=str(port)))
     wait_for(lambda: sink_env.count("e2e-once") == 3000, 90, "3000 stored readings")
     letters = dead_letters(sink_env, 3)
     reasons = sorted(dict(m.headers())["dlq.reason"].decode() for m in letters)
     assert reasons == ["deserialization", "deserialization", "invalid_reading"]
     assert {m.value() for m in letters} >= {b"not avro at all", unknown_schema}
     wait_for(lambda: group_caught_up(sink_env, sink_env.group), 30, "offsets committed")
+    metrics = scrape(port)
+    assert metrics["iot_messages_received_total"] == 3003
+    assert metrics["iot_messages_processed_total"] == 3000
+    assert metrics['iot_messages_failed_total{reason="deserialization"}'] == 2
+    assert metrics['iot_messages_failed_total{reason="invalid_reading"}'] == 1
+    assert metrics["iot_sink_rows_inserted_total"] == 3000
+    assert metrics["iot_sink_paused"] == 0
+    assert metrics["iot_processing_duration_seconds_count"] >= 1
+    assert metrics["iot_sink_batch_size_count"] >= 6  # 3000 rows in batches of at most 500
+    assert metrics["iot_sink_sensor_to_commit_seconds_count"] == 3000
+    assert metrics["iot_sink_insert_duration_seconds_count"] >= 6
+    edition = [k for k in metrics if k.startswith("iot_timescaledb_edition_info{")]
+    assert len(edition) == 1 and 'aggregates="' in edition[0]
     assert sink.stop() == 0
 
     # Replay the whole topic with a fresh consumer group: nothing is added.
