@@ -4,11 +4,12 @@ COPY of the same rows into the same table (the upper bound), in the same run."""
 from __future__ import annotations
 
 import io
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from iot_pipeline.storage.rows import Row, reading_to_row
 from iot_pipeline.storage.writer import _COLUMNS_SQL, WriteMethod, copy_payload, write_batch
@@ -87,3 +88,73 @@ def measure_write_methods(engine: Engine, count: int, devices: int, batch: int) 
             batch,
         ),
     }
+
+
+def documented_queries(markdown: str) -> list[tuple[str, str]]:
+    """(title, statement) for every statement of every ```sql block of a Markdown text; the title
+    is the statement's leading ``-- comment`` (the README's TimescaleDB section is written so)."""
+    queries = []
+    for block in re.findall(r"```sql\n(.*?)```", markdown, flags=re.DOTALL):
+        for statement in re.split(r";\s*\n", block):
+            if not statement.strip():
+                continue
+            first = statement.strip().splitlines()[0]
+            if not first.startswith("-- "):
+                raise ValueError(f"query without a title comment: {statement!r}")
+            queries.append((first[3:].strip(), statement.strip()))
+    return queries
+
+
+def load_history(engine: Engine, days: int, devices: int, every_seconds: int) -> int:
+    """``days`` of readings of ``devices`` temperature/humidity devices, one per device every
+    ``every_seconds``, ending now; written by raw COPY in 10,000-row batches. Returns the count."""
+    end = datetime.now(UTC).replace(microsecond=0)
+    steps = days * 86400 // every_seconds
+    written = 0
+    batch: list[Row] = []
+    for step in range(steps):
+        at = end - timedelta(seconds=step * every_seconds)
+        for device in range(devices):
+            kind = "temperature" if device % 2 == 0 else "humidity"
+            batch.append(
+                reading_to_row(
+                    {
+                        "device_id": f"aa:bb:cc:dd:{device // 256:02x}:{device % 256:02x}_{kind}",
+                        "device_type": f"{kind}_sensor",
+                        "timestamp": at,
+                        "value": 20.0 + (step % 720) / 36,
+                        "unit": "°C" if kind == "temperature" else "%",
+                        "battery_level": 100.0 - step / steps * 10,
+                        "is_anomaly": (step + device) % 500 == 0,
+                    }
+                )
+            )
+        if len(batch) >= 10_000:
+            written += raw_copy(engine, batch)
+            batch = []
+    if batch:
+        written += raw_copy(engine, batch)
+    return written
+
+
+def query_latencies(
+    engine: Engine, queries: Sequence[tuple[str, str]], repeats: int
+) -> dict[str, tuple[float, float]]:
+    """Per query title: (median, p95) wall time in milliseconds over ``repeats`` runs (after one
+    warm-up run)."""
+    out: dict[str, tuple[float, float]] = {}
+    with engine.connect() as conn:
+        for title, sql in queries:
+            statement = text(sql.replace(":", r"\:"))
+            conn.execute(statement).all()
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                conn.execute(statement).all()
+                times.append((time.perf_counter() - started) * 1000)
+            times.sort()
+            out[title] = (
+                times[len(times) // 2],
+                times[min(len(times) - 1, int(0.95 * len(times)))],
+            )
+    return out

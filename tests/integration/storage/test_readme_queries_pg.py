@@ -3,13 +3,13 @@ and returns rows of the documented shape."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
+from iot_pipeline.storage.bench import documented_queries
 from iot_pipeline.storage.maintenance import run_maintenance
 from iot_pipeline.storage.migrate import Edition, MigrationReport
 from iot_pipeline.storage.rows import reading_to_row
@@ -96,20 +96,6 @@ SHAPES: dict[str, list[str]] = {
         "job_id", "application_name", "schedule_interval", "hypertable_name", "next_start",
     ],
 }  # fmt: skip
-
-
-def documented_queries(markdown: str) -> list[tuple[str, str]]:
-    """(title, statement) for every statement of every ```sql block; the title is the statement's
-    leading ``-- comment``."""
-    queries = []
-    for block in re.findall(r"```sql\n(.*?)```", markdown, flags=re.DOTALL):
-        for statement in re.split(r";\s*\n", block):
-            if not statement.strip():
-                continue
-            first = statement.strip().splitlines()[0]
-            assert first.startswith("-- "), f"query without a title comment: {statement!r}"
-            queries.append((first[3:].strip(), statement.strip()))
-    return queries
 
 
 def test_every_documented_query_has_a_documented_shape() -> None:
