@@ -39,6 +39,8 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[3]
 SILENCE_S = 3.0
+TAG_MAC = "CB:B8:33:4C:88:4F"
+TAG_ID = TAG_MAC.lower()
 F, R = EventType.FIRED, EventType.RESOLVED
 
 
@@ -176,6 +178,7 @@ def alert_env(
             "ALERTS_SESSION_TIMEOUT": "6",  # a killed instance's partitions move on sooner
             "ALERTS_ZSCORE_THRESHOLD": "6",
             "ALERTS_ZSCORE_CLEAR": "3",
+            "ALERTS_LOST_PACKETS_WINDOW": "20",
             # The simulator's random walk moves pressure ~30 Pa a step: at 10-s steps that is a
             # storm-grade trend. Rate of change is covered by the unit tests; here it is off.
             "ALERTS_RULE_OVERRIDES": json.dumps(
@@ -188,9 +191,12 @@ def alert_env(
     yield env
 
 
+def scrape(port: str) -> str:
+    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+
 def metric(port: str, name: str, labels: str) -> float:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    for line in body.splitlines():
+    for line in scrape(port).splitlines():
         if line.startswith(f"{name}{{") and all(part in line for part in labels.split(",")):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{name}{{{labels}}} not exposed")
@@ -228,11 +234,24 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
     )
     quiet = device("quiet", "temperature")  # goes silent, comes back
     hot = device("hot", "temperature")  # stays above 50 °C across the restart
+    # A RuuviTag's temperature sensor whose measurement sequence wraps (65534 -> 0) and skips
+    # every other packet for a while (readings 20-29): 6 lossy steps of 20 exceed a 0.2 loss rate.
+    tag = Device(
+        DeviceSpec(f"{TAG_MAC.lower()}_temperature", "temperature", 10.0),
+        random.Random(rng.random()),
+    )
+    tag_seq = [65520]
 
     def send(dev: Device, anomaly: bool = False, value: float | None = None) -> dict[str, Any]:
+        step = dev.step
         record = dev.reading(start, anomaly)
         if value is not None:
             record["value"] = value
+        if dev is tag:
+            record["device_type"] = "temperature_sensor"
+            record["tag_mac"] = TAG_MAC
+            record["measurement_sequence"] = tag_seq[0]
+            tag_seq[0] = (tag_seq[0] + (2 if 20 <= step < 30 else 1)) % 65535
         producer.produce(record["device_id"], record)
         return record
 
@@ -243,7 +262,7 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
             assert producer.flush(30) == 0
             time.sleep(pause)
 
-    alive = [temp, hum, pres, hot]
+    alive = [temp, hum, pres, hot, tag]
     reader = AlertTopicReader(registry, alert_env)
     first = ConsumerProcess(alert_env, tmp_path / "consumer-1.log")
     processes = [first]
@@ -252,9 +271,10 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
         # Phase 1: 40 readings each; the simulator's anomaly at reading 30 of three devices.
         anomalies = {}
         for i in range(40):
-            for d in [temp, hum, pres, quiet]:
-                record = send(d, anomaly=(i == 30 and d is not quiet))
-                if i == 30 and d is not quiet:
+            for d in [temp, hum, pres, quiet, tag]:
+                anomaly = i == 30 and d in (temp, hum, pres)
+                record = send(d, anomaly=anomaly)
+                if anomaly:
                     anomalies[record["device_id"]] = record["value"]
             send(hot, value=60.0 + i % 5 * 0.1)
             if i == 20:  # a message that is not a reading at all must not stop anything
@@ -263,6 +283,8 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
         # Phase 2: everyone but "quiet" keeps reporting for well over the silence timeout.
         beat(alive, rounds=int(3 * SILENCE_S / 0.5), pause=0.5)
         wait_for(lambda: reader.has("e2e-quiet", "silence", F), 30, "the silence alert", first)
+        # 20 clean packets after the lossy ones bring the rate to 2/22 <= 0.1: clear-after 3
+        wait_for(lambda: reader.has(TAG_ID, "lost_packets", R), 30, "lost packets resolved", first)
         assert reader.of("e2e-hot") == [F]
         port = alert_env["ALERTS_METRICS_PORT"]
         assert metric(port, "iot_alerts_open", 'rule="silence",severity="critical"') == 1
@@ -283,7 +305,7 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
         beat(alive, rounds=3, pause=0.3, hot_value=20.0)
         # Phase 5: all stop; each device's silence must fire once.
         wait_for(
-            lambda: sum(1 for e in reader.poll(0.5) if e.rule.value == "silence") >= 7,
+            lambda: sum(1 for e in reader.poll(0.5) if e.rule.value == "silence") >= 8,
             30,
             "every device's silence alert",
             second,
@@ -310,6 +332,9 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
     assert reader.rules("e2e-hot") == {"threshold_high", "silence"}
     assert reader.of("e2e-hot", "threshold_high") == [F, R]
     assert reader.of("e2e-hot", "silence") == [F]
+    assert reader.of(TAG_ID) == [F, R]  # lost_packets is judged per tag (its MAC)
+    assert reader.rules(TAG_ID) == {"lost_packets"}
+    assert reader.of(f"{TAG_ID}_temperature") == [F]  # silence at the end
     assert reader.rules("e2e-quiet") == {"silence"}
     assert reader.of("e2e-quiet") == [F, R, F]
     quiet_back = [e for e in reader.events if e.device_id == "e2e-quiet" and e.event_type is R]
@@ -389,7 +414,7 @@ def test_rebalance_between_two_instances_repeats_no_open_alert(alert_env, tmp_pa
         second = ConsumerProcess({**env, "ALERTS_METRICS_PORT": port_b}, tmp_path / "b.log")
         second.wait_assigned()
         beat(6, 61.0)
-        assert metric(port_b, "iot_alerts_consumer_lag", "partition=") >= 0
+        wait_for(lambda: "iot_alerts_consumer_lag{" in scrape(port_b), 15, "lag metric", second)
         # The first leaves cleanly: the second owns everything and still repeats nothing.
         assert first.stop() == 0
         wait_for(lambda: second.text().count("assigned [(") >= 2, 60, "reassignment", second)
