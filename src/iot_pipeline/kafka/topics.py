@@ -50,7 +50,9 @@ def pipeline_topics(settings: Settings) -> list[TopicSpec]:
             settings.kafka_alerts_topic_name,
             settings.kafka_partitions,
             settings.kafka_replication_factor,
-            {**durable, "retention.ms": str(30 * DAY_MS)},
+            # Alert events are keyed device|rule and the alert consumer rebuilds its open alerts
+            # from the last event per key: compaction keeps exactly that, however old.
+            {**durable, "cleanup.policy": "compact"},
         ),
     ]
 

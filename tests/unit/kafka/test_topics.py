@@ -14,6 +14,8 @@ def test_pipeline_topics_follow_the_settings():
     assert readings.config["retention.ms"] == str(7 * 24 * 3600 * 1000)
     assert dlq.name == "iot-sensor-data-dlq"
     assert alerts.name == "iot-sensor-alerts"
+    assert alerts.config["cleanup.policy"] == "compact"
+    assert dlq.config["retention.ms"] == str(30 * 24 * 3600 * 1000)
 
 
 def test_topic_differences_lists_each_mismatch():
