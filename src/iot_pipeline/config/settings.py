@@ -240,7 +240,10 @@ class Settings(BaseSettings):
 
     # --- TimescaleDB sink (run_timescaledb_sink.py) ------------------------------------------
     data_sink_batch_size: int = Field(
-        500, ge=1, description="Rows per database transaction (a batch is written when full)."
+        5000,
+        ge=1,
+        description="Most rows per database transaction (a batch is written when full, or after "
+        "DATA_SINK_COMMIT_INTERVAL).",
     )
     data_sink_commit_interval: float = Field(
         1.0, gt=0, description="Seconds after which a partial batch is written anyway."

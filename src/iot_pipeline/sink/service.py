@@ -291,7 +291,7 @@ class SinkService:
         if inserted < 0:
             inserted = stored  # one-by-one path: new vs duplicate is not told apart
         self._send_dead_letters(batch)
-        self._commit(batch)
+        self._commit(batch, wait=final)
         now_wall = self._wall()
         rejected_idx = {i for i, _ in rejected}
         for i, event_time in enumerate(batch.newest_event_times):
@@ -347,12 +347,15 @@ class SinkService:
             failures.clear()
             self._wait_paused(self._backoff.delay(attempt))
 
-    def _commit(self, batch: Batch[Message]) -> None:
+    def _commit(self, batch: Batch[Message], *, wait: bool) -> None:
+        """Commit the batch's offsets. Normally asynchronously: the rows are already stored, so
+        waiting for the broker adds latency and protects nothing (a commit lost in a crash means
+        a replay, which is idempotent). The last batch before closing waits."""
         offsets = offsets_to_commit(batch.messages)
         if not offsets:
             return
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            self._consumer.commit(offsets=offsets, asynchronous=not wait)
             self._metrics.commits.inc()
         except KafkaException as exc:
             # The rows are stored; a failed commit only means they are re-read (and skipped).

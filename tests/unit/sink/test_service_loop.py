@@ -70,6 +70,7 @@ class FakeConsumer:
         self.assigned = [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)]
         self.callbacks: dict[str, Callable[..., None]] = {}
         self.hook: Callable[[], None] | None = None
+        self.commit_modes: list[bool] = []
 
     def subscribe(self, topics: list[str], **callbacks: Callable[..., None]) -> None:
         self.callbacks = callbacks
@@ -99,8 +100,8 @@ class FakeConsumer:
         self.events.append(("resume",))
 
     def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
-        assert asynchronous is False
         self.events.append(("commit", sorted((tp.partition, tp.offset) for tp in offsets)))
+        self.commit_modes.append(asynchronous)
 
     def close(self) -> None:
         self.events.append(("close",))
@@ -222,6 +223,8 @@ def test_batches_by_size_and_commits_only_after_each_write() -> None:
     ]
     assert len(store.stored) == 5
     assert metrics.processed._value.get() == 5
+    # Asynchronous while running (the rows are stored already); the last one, on stop, waits.
+    assert consumer.commit_modes == [True, True, False]
 
 
 def test_database_outage_pauses_retries_and_resumes_before_committing() -> None:
