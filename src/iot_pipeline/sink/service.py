@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, Protocol
 
+import httpx2
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -106,7 +107,9 @@ def is_transient_decode_error(exc: BaseException) -> bool:
     if isinstance(exc, SchemaRegistryError):
         status = exc.http_status_code
         return not (isinstance(status, int) and 400 <= status < 500)
-    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+    # The registry client's HTTP library raises its own errors for refused/reset/timed-out
+    # connections (httpx2.ConnectError is not an OSError).
+    return isinstance(exc, ConnectionError | TimeoutError | OSError | httpx2.TransportError)
 
 
 def _partition_key(message: Message) -> tuple[str, int]:

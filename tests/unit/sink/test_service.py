@@ -1,3 +1,4 @@
+import httpx2
 import pytest
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import SerializationError
@@ -12,6 +13,8 @@ from iot_pipeline.sink.service import is_transient_decode_error
         (SchemaRegistryError(-1, -1, "unknown"), True),
         (SchemaRegistryError(404, 40403, "Schema not found"), False),
         (ConnectionRefusedError("refused"), True),
+        (httpx2.ConnectError("[Errno 111] Connection refused"), True),
+        (httpx2.ReadTimeout("timed out"), True),
         (TimeoutError("slow"), True),
         (SerializationError("Unexpected magic byte 0"), False),
         (EOFError("truncated body"), False),
