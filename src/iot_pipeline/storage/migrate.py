@@ -22,7 +22,7 @@ from pathlib import Path
 
 from loguru import logger
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 VERSION_TABLE = "schema_migrations"
 # Any 64-bit number; it keeps two runners (the stack's `up`, a sink starting) from interleaving.
@@ -310,7 +310,8 @@ def apply_migrations(engine: Engine, directory: Path, schema: str | None = None)
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Apply pending migrations to the database the settings name (POSTGRES_*)."""
-    from iot_pipeline.config.settings import load_settings
+    from iot_pipeline.config.settings import SettingsError, load_settings
+    from iot_pipeline.observability.logging import configure_logging
     from iot_pipeline.storage.engine import create_db_engine
 
     parser = argparse.ArgumentParser(
@@ -321,14 +322,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"folder of NNNN_*.sql files (default: ${MIGRATIONS_DIR_ENV} or database/migrations)",
     )
     args = parser.parse_args(argv)
-    settings = load_settings()
-    directory = resolve_migrations_dir(args.migrations_dir or settings.postgres_migrations_dir)
-    engine = create_db_engine(settings)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"migrate: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format, "migrate")
+    try:
+        directory = resolve_migrations_dir(args.migrations_dir or settings.postgres_migrations_dir)
+        engine = create_db_engine(settings)
+    except (MigrationError, SettingsError) as exc:
+        logger.error("migrate: {}", exc)
+        return 2
     try:
         report = apply_migrations(engine, directory, settings.postgres_schema)
     except MigrationError as exc:
         logger.error("migration failed: {}", exc)
         return 2
+    except OperationalError as exc:
+        logger.error("database unreachable: {}", " ".join(str(exc.orig).split()))
+        return 1
     finally:
         engine.dispose()
     logger.info(

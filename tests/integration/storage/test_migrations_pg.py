@@ -116,3 +116,26 @@ def test_sqlalchemy_model_matches_the_migrated_tables(
         assert {c["name"]: c["nullable"] for c in db_columns} == {
             c.name: c.nullable for c in table.columns
         }, table.name
+
+
+def test_command_line_applies_then_reports_up_to_date(
+    monkeypatch: pytest.MonkeyPatch, pg_schema: str, schema_engine: Engine
+) -> None:
+    from iot_pipeline.storage.migrate import main
+
+    monkeypatch.setenv("POSTGRES_PASSWORD", "iot_password")
+    monkeypatch.setenv("POSTGRES_SCHEMA", pg_schema + "_cli")
+    try:
+        assert main([]) == 0
+        assert main([]) == 0
+        with schema_engine.connect() as conn:
+            count = conn.execute(text(f"SELECT count(*) FROM {pg_schema}_cli.schema_migrations"))
+            assert count.scalar() == len(
+                plan_migrations(read_migration_files(default_migrations_dir()), Edition.APACHE)
+            )
+        assert main(["--migrations-dir", "/nonexistent"]) == 2
+        monkeypatch.setenv("POSTGRES_PORT", "1")
+        assert main([]) == 1
+    finally:
+        with schema_engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {pg_schema}_cli CASCADE"))
