@@ -138,3 +138,24 @@ def test_database_outage_pauses_and_catches_up_by_itself(
     assert "consumption resumed" in sink.text()
     assert sink.stop() == 0
     assert sink_env.distinct_keys() == 3000
+
+
+def test_sigterm_writes_the_batch_in_hand(sink_env: SinkEnv, start_sink: StartSink) -> None:
+    port = free_port()
+    env = sink_env.env(
+        SINK_METRICS_PORT=str(port), DATA_SINK_BATCH_SIZE="100000", DATA_SINK_COMMIT_INTERVAL="300"
+    )
+    sink = start_sink(env)
+    produce(sink_env, readings("e2e-term", 500))
+
+    def received_all() -> bool:
+        try:
+            return scrape(port).get("iot_messages_received_total") == 500
+        except OSError:
+            return False
+
+    wait_for(received_all, 90, "the sink to hold all 500 readings")
+    assert sink_env.count("e2e-term") == 0, "nothing is due before 300 s or 100000 rows"
+    assert sink.stop() == 0
+    assert sink_env.count("e2e-term") == 500
+    assert group_caught_up(sink_env, sink_env.group)
