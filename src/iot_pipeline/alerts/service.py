@@ -46,13 +46,16 @@ from iot_pipeline.alerts.metrics import AlertMetrics
 from iot_pipeline.alerts.model import AlertEvent, InvalidReading, reading_from_record
 from iot_pipeline.config import Settings, load_settings
 from iot_pipeline.kafka.config import consumer_config
-from iot_pipeline.kafka.consumer import AvroValueDecoder, offsets_to_commit
+from iot_pipeline.kafka.consumer import (
+    FramedAvroDecoder,
+    is_transient_decode_error,
+    offsets_to_commit,
+)
 from iot_pipeline.kafka.producer import AvroProducer, ProducerMetrics
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
+from iot_pipeline.retry import Backoff
 from iot_pipeline.schemas import load_schema
-from iot_pipeline.sink.batching import Backoff
-from iot_pipeline.sink.service import is_transient_decode_error
 
 SERVICE_NAME = "alert-consumer"
 LAG_INTERVAL = 10.0
@@ -476,7 +479,7 @@ def build_service(
             "enable.partition.eof": False,
         }
     )
-    decoder = AvroValueDecoder(client)
+    decoder = FramedAvroDecoder(client)
     return AlertService(
         consumer,
         decoder,

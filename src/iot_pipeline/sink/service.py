@@ -28,21 +28,23 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, Protocol
 
-import httpx2
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from loguru import logger
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from iot_pipeline.config import Settings, load_settings
 from iot_pipeline.kafka.config import consumer_config, producer_config
-from iot_pipeline.kafka.consumer import offsets_to_commit
+from iot_pipeline.kafka.consumer import (
+    FramedAvroDecoder,
+    is_transient_decode_error,
+    offsets_to_commit,
+)
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
-from iot_pipeline.sink.batching import Backoff, Batch
-from iot_pipeline.sink.decoding import FramedAvroDecoder
+from iot_pipeline.retry import Backoff
+from iot_pipeline.sink.batching import Batch
 from iot_pipeline.sink.dlq import DeadLetterReason, dlq_headers
 from iot_pipeline.sink.metrics import SinkMetrics
 from iot_pipeline.storage.engine import create_db_engine
@@ -99,17 +101,6 @@ class DatabaseStore:
 
     def write_one_by_one(self, rows: Sequence[Row]) -> list[Exception | None]:
         return write_rows_one_by_one(self._engine, rows)
-
-
-def is_transient_decode_error(exc: BaseException) -> bool:
-    """Registry unreachable or failing (5xx, network) is transient; a bad frame, an unknown schema
-    id (404) or a body that does not decode with its schema is poison."""
-    if isinstance(exc, SchemaRegistryError):
-        status = exc.http_status_code
-        return not (isinstance(status, int) and 400 <= status < 500)
-    # The registry client's HTTP library raises its own errors for refused/reset/timed-out
-    # connections (httpx2.ConnectError is not an OSError).
-    return isinstance(exc, ConnectionError | TimeoutError | OSError | httpx2.TransportError)
 
 
 def _partition_key(message: Message) -> tuple[str, int]:

@@ -30,7 +30,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from iot_pipeline.alerts.codec import event_from_record
 from iot_pipeline.alerts.model import AlertEvent, EventType
 from iot_pipeline.config import load_settings
-from iot_pipeline.kafka.consumer import AvroValueDecoder
+from iot_pipeline.kafka.consumer import FramedAvroDecoder
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas import load_schema
 from iot_pipeline.simulator.models import DeviceSpec, initial_state, next_reading
@@ -110,7 +110,7 @@ class AlertTopicReader:
             }
         )
         self._consumer.subscribe([topic])
-        self._decode = AvroValueDecoder(registry)
+        self._decode = FramedAvroDecoder(registry)
         self.events: list[AlertEvent] = []
         self.keys: list[str] = []
 

@@ -11,8 +11,8 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from iot_pipeline.config import load_settings
+from iot_pipeline.kafka.consumer import FramedAvroDecoder
 from iot_pipeline.schemas.registry import load_schema
-from iot_pipeline.sink.decoding import FramedAvroDecoder
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 import pytest
 from confluent_kafka import Consumer
 
-from iot_pipeline.kafka.consumer import AvroValueDecoder
+from iot_pipeline.kafka.consumer import FramedAvroDecoder
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +96,7 @@ def test_simulator_produces_exactly_n_readings_keyed_by_device(
             kafka_bootstrap_servers,
             consumer_group_factory("sim-check"),
             topic,
-            AvroValueDecoder(schema_registry_client),
+            FramedAvroDecoder(schema_registry_client),
             READINGS,
         )
     finally:

@@ -66,7 +66,7 @@ def test_publisher_waits_for_an_unreachable_registry_until_stopped():
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
     from iot_pipeline.alerts.service import create_publisher
-    from iot_pipeline.sink.batching import Backoff
+    from iot_pipeline.retry import Backoff
 
     settings = load_settings(schema_registry_url="http://127.0.0.1:9")  # nothing listens there
     stop = threading.Event()

@@ -16,7 +16,7 @@ from iot_pipeline.alerts.config import KindRules, RulesConfig
 from iot_pipeline.alerts.engine import AlertEngine
 from iot_pipeline.alerts.metrics import AlertMetrics
 from iot_pipeline.alerts.service import AlertService
-from iot_pipeline.sink.batching import Backoff
+from iot_pipeline.retry import Backoff
 
 
 class Msg:

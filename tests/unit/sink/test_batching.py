@@ -1,6 +1,6 @@
 import pytest
 
-from iot_pipeline.sink.batching import Backoff, Batch
+from iot_pipeline.sink.batching import Batch
 
 ROW = ("d", "t")
 
@@ -60,10 +60,3 @@ def test_drop_partitions_forgets_only_lost_partitions() -> None:
     assert batch.messages == [("t", 0, 1), ("t", 0, 2)]
     batch.drop_partitions([("t", 0)], key)
     assert len(batch) == 0 and batch.started_at is None and not batch.is_due(100.0)
-
-
-def test_backoff_doubles_up_to_the_cap() -> None:
-    backoff = Backoff(initial=0.5, maximum=4.0)
-    assert [backoff.delay(n) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
-    with pytest.raises(ValueError):
-        backoff.delay(0)

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from iot_pipeline.sink.batching import Backoff
+from iot_pipeline.retry import Backoff
 from iot_pipeline.sink.metrics import SinkMetrics
 from iot_pipeline.sink.service import SinkService
 from iot_pipeline.storage.rows import Row

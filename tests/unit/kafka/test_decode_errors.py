@@ -3,7 +3,7 @@ import pytest
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import SerializationError
 
-from iot_pipeline.sink.service import is_transient_decode_error
+from iot_pipeline.kafka.consumer import is_transient_decode_error
 
 
 @pytest.mark.parametrize(

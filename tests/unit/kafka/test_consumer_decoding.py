@@ -10,8 +10,8 @@ from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import SerializationError
 
+from iot_pipeline.kafka.consumer import FramedAvroDecoder
 from iot_pipeline.schemas.registry import load_schema
-from iot_pipeline.sink.decoding import FramedAvroDecoder
 
 SCHEMA = load_schema("iot_sensor_reading.avsc")
 
