@@ -1,6 +1,8 @@
 import signal
 import subprocess
+import time
 
+from devstack import proc
 from devstack.config import StackConfig
 from devstack.services import (
     MOSQUITTO_CONF,
@@ -118,6 +120,12 @@ def test_a_stale_postmaster_lock_is_removed_but_a_live_postgres_lock_is_kept(tmp
     lock = tmp_path / "postmaster.pid"
     other = subprocess.Popen(["sleep", "30"])
     live = subprocess.Popen(["postgres", "30"], executable="/bin/sleep")
+    # Until the children have exec'd, /proc shows pytest's own command line: wait for sleep's.
+    for child, name in ((other, "sleep"), (live, "postgres")):
+        deadline = time.monotonic() + 5
+        while not proc.process_cmdline(child.pid).startswith(name):
+            assert time.monotonic() < deadline, f"{name} did not start"
+            time.sleep(0.01)
     try:
         for pid in (other.pid, 2**22 + 4321):  # a live stranger, a pid nobody has
             lock.write_text(f"{pid}\n{tmp_path}\n")
