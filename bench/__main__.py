@@ -5,8 +5,11 @@ from __future__ import annotations
 import importlib
 import sys
 
+from iot_pipeline.observability.logging import configure_logging
+
 BENCHES = {
     "producer": "bench.kafka_producer",
+    "sink": "bench.timescaledb_sink",
 }
 
 
@@ -16,6 +19,8 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s) {unknown}; known: {list(BENCHES)}", file=sys.stderr)
         return 2
+    # Library INFO lines (migrations, topic creation) would bury the figures.
+    configure_logging("WARNING", "text")
     failed = 0
     for name in names:
         print(f"\n=== {name} ===", flush=True)
