@@ -21,6 +21,8 @@ RUNTIME_PACKAGES = [
     "mosquitto-clients",
     "prometheus",
     "prometheus-alertmanager",
+    "prometheus-node-exporter",
+    "prometheus-postgres-exporter",
 ]
 # What building TimescaleDB from source needs.
 TIMESCALEDB_BUILD_PACKAGES = [

@@ -168,5 +168,8 @@ def probe_for(
         "prometheus": ready_endpoint(cfg.prometheus_port),
         "alertmanager": ready_endpoint(cfg.alertmanager_port),
     }
+    from devstack.monitoring import probes as monitoring_probes
+
+    table.update(monitoring_probes())
     fn = table[name]
     return lambda: fn(cfg)

@@ -531,4 +531,12 @@ def all_services(cfg: StackConfig) -> list[Service]:
             endpoint=f"http://127.0.0.1:{cfg.alertmanager_port}",
             distro_service="prometheus-alertmanager",
         ),
+        *_monitoring_services(cfg),
     ]
+
+
+def _monitoring_services(cfg: StackConfig) -> list[Service]:
+    """Exporters and the SMTP sink (devstack/monitoring.py, which imports this module)."""
+    from devstack.monitoring import monitoring_services
+
+    return monitoring_services(cfg)

@@ -102,6 +102,11 @@ def test_services_have_unique_names_and_ports(tmp_path):
         "postgres",
         "prometheus",
         "alertmanager",
+        "node-exporter",
+        "postgres-exporter",
+        "mosquitto-exporter",
+        "lag-exporter",
+        "smtp-sink",
     ]
     assert len(ports) == len(set(ports))
 
