@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from devstack import proc
+from devstack import monitoring, proc
 from devstack.config import REPO_ROOT, StackConfig
 from devstack.services import Postgres, Service, SetupError, all_services
 
@@ -182,6 +182,12 @@ def cmd_up(cfg: StackConfig) -> int:
             details["postgres"] += "; " + apply_database_migrations(cfg)
         except SetupError as exc:
             return fail(cfg, postgres, str(exc))
+        # A Prometheus/Alertmanager that was already running re-reads this checkout's config.
+        prometheus = next(s for s in services if s.name == "prometheus")
+        try:
+            details["prometheus"] += "; " + monitoring.reload_config(cfg)
+        except SetupError as exc:
+            return fail(cfg, prometheus, str(exc))
 
     say(f"stack healthy in {time.monotonic() - t0:.1f}s (state: {cfg.state_dir})")
     width = max(len(s.name) for s in services)
@@ -223,6 +229,10 @@ def cmd_status(cfg: StackConfig) -> int:
         if state != "healthy":
             bad += 1
         print(f"{service.name:<{width}}  {state:<9}  {service.endpoint}  [{owner}]  {detail}")
+    # Scrape target health is information, not the stack's health: the pipeline's own services
+    # are down until `make run`.
+    print("\nPrometheus scrape targets (job, address, health, last error):")
+    print("\n".join(monitoring.target_health_lines(cfg)))
     return 1 if bad else 0
 
 
