@@ -44,7 +44,7 @@ from iot_pipeline.alerts.config import RulesConfig
 from iot_pipeline.alerts.engine import AlertEngine
 from iot_pipeline.alerts.metrics import AlertMetrics
 from iot_pipeline.alerts.model import AlertEvent, InvalidReading, reading_from_record
-from iot_pipeline.config import Settings, load_settings
+from iot_pipeline.config import Settings, load_settings_or_exit
 from iot_pipeline.kafka.config import consumer_config
 from iot_pipeline.kafka.consumer import (
     FramedAvroDecoder,
@@ -497,7 +497,7 @@ def build_service(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = load_settings()
+    settings = load_settings_or_exit(SERVICE_NAME)
     configure_logging(settings.log_level, settings.log_format, SERVICE_NAME)
     stop = threading.Event()
 

@@ -10,6 +10,7 @@ docs/configuration.md; tests/unit/config/test_settings.py keeps the two in step.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -415,3 +416,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError(describe_validation_error(error)) from None
+
+
+def load_settings_or_exit(service: str) -> Settings:
+    """For a service's main(): the settings, or exit status 2 with the problems on stderr."""
+    try:
+        return load_settings()
+    except SettingsError as error:
+        print(f"{service}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -152,15 +152,11 @@ def _describe_topic_config(admin: AdminClient, name: str, timeout: float) -> dic
 
 
 def main() -> int:
-    from iot_pipeline.config import SettingsError, load_settings
+    from iot_pipeline.config import load_settings_or_exit
     from iot_pipeline.kafka.config import admin_config
     from iot_pipeline.observability.logging import configure_logging
 
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        print(error)
-        return 2
+    settings = load_settings_or_exit("topics")
     configure_logging(settings.log_level, settings.log_format)
     ensure_topics(AdminClient(admin_config(settings)), pipeline_topics(settings))
     return 0

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from loguru import logger
 from prometheus_client import CollectorRegistry, Counter
 
-from iot_pipeline.config import Settings, SettingsError, load_settings
+from iot_pipeline.config import Settings, load_settings_or_exit
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
 from iot_pipeline.simulator.devices import DeviceFileError, load_devices
@@ -214,11 +214,7 @@ def _mqtt_emitter(settings: Settings, metrics: SimulatorMetrics) -> MqttEmitter:
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        print(error)
-        return 2
+    settings = load_settings_or_exit("simulator")
     configure_logging(settings.log_level, settings.log_format, service="simulator")
     registry = CollectorRegistry()
     metrics = SimulatorMetrics(registry)

@@ -34,7 +34,7 @@ from loguru import logger
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
-from iot_pipeline.config import Settings, load_settings
+from iot_pipeline.config import Settings, load_settings_or_exit
 from iot_pipeline.kafka.config import consumer_config, producer_config
 from iot_pipeline.kafka.consumer import (
     FramedAvroDecoder,
@@ -442,7 +442,7 @@ def migrate_when_reachable(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = load_settings()
+    settings = load_settings_or_exit(SERVICE_NAME)
     configure_logging(settings.log_level, settings.log_format, SERVICE_NAME)
     stop = threading.Event()
 

@@ -93,3 +93,13 @@ def test_configuration_reference_is_in_step_with_the_model():
         "docs/configuration.md is stale: run "
         "`python -m iot_pipeline.config docs > docs/configuration.md`"
     )
+
+
+def test_services_exit_2_naming_the_variable(monkeypatch, capsys):
+    from iot_pipeline.config import load_settings_or_exit
+
+    monkeypatch.setenv("KAFKA_PARTITIONS", "many")
+    with pytest.raises(SystemExit) as exited:
+        load_settings_or_exit("sink")
+    assert exited.value.code == 2
+    assert "sink: invalid configuration" in capsys.readouterr().err
