@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import subprocess
 import sys
 import time
@@ -25,7 +24,13 @@ from iot_pipeline.config import load_settings
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
 from iot_pipeline.simulator import service as simulator
-from iot_pipeline.storage.bench import documented_queries, load_history, query_latencies, raw_copy
+from iot_pipeline.storage.bench import (
+    documented_queries,
+    load_history,
+    markdown_section,
+    query_latencies,
+    raw_copy,
+)
 from iot_pipeline.storage.engine import create_db_engine
 from iot_pipeline.storage.maintenance import refresh_materialized_views
 from iot_pipeline.storage.migrate import apply_migrations, default_migrations_dir
@@ -35,7 +40,7 @@ RECORDS = int(os.environ.get("BENCH_SINK_RECORDS", "100000"))
 HISTORY_DAYS = int(os.environ.get("BENCH_HISTORY_DAYS", "30"))
 HISTORY_DEVICES = 50
 QUERY_REPEATS = 10
-TIMESCALEDB_SECTION = REPO_ROOT / "docs" / "timescaledb.md"
+README = REPO_ROOT / "README.md"
 
 # The README queries a Grafana dashboard runs on every refresh (the rest are analysis queries).
 DASHBOARD_QUERIES = (
@@ -161,18 +166,10 @@ def dashboard_latencies() -> dict[str, tuple[float, float]]:
         rows = load_history(engine, HISTORY_DAYS, HISTORY_DEVICES, every_seconds=60)
         print(f"history: {rows:,} rows loaded in {time.perf_counter() - started:.0f} s", flush=True)
         refresh_materialized_views(engine)
-        section = readme_section(TIMESCALEDB_SECTION.read_text(), "TimescaleDB")
+        section = markdown_section(README.read_text(), "TimescaleDB")
         return query_latencies(engine, documented_queries(section), QUERY_REPEATS)
     finally:
         _drop_schema(engine, schema)
-
-
-def readme_section(markdown: str, title: str) -> str:
-    """The text of the `## title` section (up to the next `## ` heading)."""
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", markdown, re.M | re.S)
-    if match is None:
-        raise ValueError(f"no '## {title}' section")
-    return match.group(1)
 
 
 def run() -> int:

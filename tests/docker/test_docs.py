@@ -1,4 +1,4 @@
-"""docs/docker.md (the README's Docker quick start) names only services and containers that exist,
+"""The README's Docker quick start names only services and containers that exist,
 and its commands use the compose file and the env file that exist."""
 
 from __future__ import annotations
@@ -7,9 +7,16 @@ import re
 import shlex
 from typing import Any
 
+from iot_pipeline.storage.bench import markdown_section
 from tests.docker.conftest import REPO
 
-DOC = REPO / "docs" / "docker.md"
+README = REPO / "README.md"
+
+
+def docker_section() -> str:
+    return markdown_section(README.read_text(encoding="utf-8"), "Docker")
+
+
 # Compose subcommands whose non-flag arguments are service names.
 SERVICE_SUBCOMMANDS = {"logs", "restart", "ps", "build", "up", "stop", "start", "rm", "pull"}
 
@@ -53,17 +60,19 @@ def names_in_doc(text: str) -> tuple[set[str], set[str], list[str]]:
 def test_every_service_and_container_the_quick_start_names_exists(
     services: dict[str, Any],
 ) -> None:
-    text = DOC.read_text(encoding="utf-8")
+    text = docker_section()
     named_services, named_containers, _ = names_in_doc(text)
     container_names = {s.get("container_name", name) for name, s in services.items()}
     assert len(named_services) >= 8 and len(named_containers) >= 2
     unknown = named_services - set(services) - container_names
-    assert not unknown, f"docs/docker.md names services the compose file lacks: {unknown}"
+    assert not unknown, (
+        f"the README's Docker section names services the compose file lacks: {unknown}"
+    )
     assert not named_containers - container_names, named_containers - container_names
 
 
 def test_quick_start_commands_use_the_real_compose_file() -> None:
-    text = DOC.read_text(encoding="utf-8")
+    text = docker_section()
     _, _, files = names_in_doc(text)
     assert files and set(files) == {"docker/docker-compose.yml"}
     assert (REPO / "docker/docker-compose.yml").is_file()
@@ -88,7 +97,7 @@ def test_names_in_doc_finds_every_kind_of_reference() -> None:
 
 
 def test_every_localhost_port_the_page_names_is_published(services: dict[str, Any]) -> None:
-    text = DOC.read_text(encoding="utf-8")
+    text = docker_section()
     published = {
         int(port["published"])
         for service in services.values()
@@ -97,4 +106,6 @@ def test_every_localhost_port_the_page_names_is_published(services: dict[str, An
     }
     named = {int(port) for port in re.findall(r"localhost:(\d+)", text)}
     assert len(named) >= 8
-    assert named <= published, f"docs/docker.md names ports nothing publishes: {named - published}"
+    assert named <= published, (
+        f"the README's Docker section names ports nothing publishes: {named - published}"
+    )

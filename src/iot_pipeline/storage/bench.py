@@ -90,6 +90,14 @@ def measure_write_methods(engine: Engine, count: int, devices: int, batch: int) 
     }
 
 
+def markdown_section(markdown: str, title: str) -> str:
+    """The body of the `## title` section of a Markdown text, up to the next `## ` heading."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", markdown, re.M | re.S)
+    if match is None:
+        raise ValueError(f"no '## {title}' section")
+    return match.group(1)
+
+
 def documented_queries(markdown: str) -> list[tuple[str, str]]:
     """(title, statement) for every statement of every ```sql block of a Markdown text; the title
     is the statement's leading ``-- comment`` (the README's TimescaleDB section is written so)."""

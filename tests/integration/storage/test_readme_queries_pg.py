@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from iot_pipeline.storage.bench import documented_queries
+from iot_pipeline.storage.bench import documented_queries, markdown_section
 from iot_pipeline.storage.maintenance import run_maintenance
 from iot_pipeline.storage.migrate import Edition, MigrationReport
 from iot_pipeline.storage.rows import reading_to_row
@@ -17,8 +17,12 @@ from iot_pipeline.storage.writer import write_batch
 
 pytestmark = pytest.mark.integration
 
-# The file that holds the README's TimescaleDB section (the one place to change if it moves).
-TIMESCALEDB_SECTION_FILE = Path(__file__).resolve().parents[3] / "docs" / "timescaledb.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def timescaledb_section() -> str:
+    return markdown_section(README.read_text(), "TimescaleDB")
+
 
 GAP_DEVICE = "c6:8d:c6:26:39:a6_temperature"
 
@@ -99,7 +103,7 @@ SHAPES: dict[str, list[str]] = {
 
 
 def test_every_documented_query_has_a_documented_shape() -> None:
-    titles = [title for title, _ in documented_queries(TIMESCALEDB_SECTION_FILE.read_text())]
+    titles = [title for title, _ in documented_queries(timescaledb_section())]
     assert len(titles) == len(set(titles)), "titles must be unique"
     assert sorted(titles) == sorted(SHAPES)
 
@@ -141,7 +145,7 @@ def with_data(migrated: MigrationReport, schema_engine: Engine) -> MigrationRepo
 
 @pytest.mark.parametrize(
     ("title", "sql"),
-    documented_queries(TIMESCALEDB_SECTION_FILE.read_text()),
+    documented_queries(timescaledb_section()),
     ids=lambda v: v[:40] if isinstance(v, str) else None,
 )
 def test_documented_query_returns_rows_of_the_documented_shape(
