@@ -112,3 +112,10 @@ def test_routes_send_every_severity_to_the_email_receiver(amtool: str) -> None:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.strip() == "email-oncall"
+
+
+def test_every_alert_is_explained_in_the_docs() -> None:
+    """docs/monitoring.md has a section (the runbook anchor) for every alert rule."""
+    docs = (MONITORING.parent / "docs" / "monitoring.md").read_text()
+    headings = {line[4:].strip() for line in docs.splitlines() if line.startswith("### ")}
+    assert _alert_names(RULES) <= headings, sorted(_alert_names(RULES) - headings)
