@@ -139,6 +139,9 @@ def cmd_up(cfg: StackConfig) -> int:
         services = all_services(cfg)
         already = {s.name for s in services if proc.running_record(s.pidfile(cfg)) is not None}
         to_start = [s for s in services if s.name not in already]
+        # Services that keep their data in PostgreSQL start once it is bootstrapped and healthy.
+        deferred = [s for s in to_start if s.after_postgres]
+        to_start = [s for s in to_start if not s.after_postgres]
         if to_start:
             say("starting " + ", ".join(s.name for s in to_start))
         with ThreadPoolExecutor(max_workers=len(services)) as pool:
@@ -147,7 +150,7 @@ def cmd_up(cfg: StackConfig) -> int:
             if error:
                 return fail(cfg, service, error)
 
-        pending = {s.name: s for s in services}
+        pending = {s.name: s for s in services if s not in deferred}
         details: dict[str, str] = {}
         last_error: dict[str, str] = {}
         bootstrapped = False
@@ -165,6 +168,18 @@ def cmd_up(cfg: StackConfig) -> int:
                         bootstrapped = True
                     details[name] = probes.probe_for(name, cfg, kafka, whole_cluster=True)()
                     del pending[name]
+                    if isinstance(service, Postgres) and deferred:
+                        say(
+                            "starting "
+                            + ", ".join(s.name for s in deferred)
+                            + " (PostgreSQL ready)"
+                        )
+                        for later in deferred:
+                            error = _start(cfg, later)
+                            if error:
+                                return fail(cfg, later, error)
+                            pending[later.name] = later
+                        deferred = []
                 except (probes.ProbeError, SetupError) as exc:
                     last_error[name] = str(exc)
             if pending and time.monotonic() > deadline:
@@ -243,8 +258,10 @@ def cmd_down(cfg: StackConfig) -> int:
         say("nothing to stop")
         return 0
     with stack_lock(cfg):
-        # Clients of Kafka (registry) first, then the brokers together, then the rest.
-        order = [s for s in services if not s.name.startswith("kafka-")]
+        # Clients of PostgreSQL (registry) first, then the others but the brokers, then the
+        # brokers together.
+        first = [s for s in services if s.after_postgres]
+        order = [s for s in services if not s.name.startswith("kafka-") and not s.after_postgres]
         brokers = [s for s in services if s.name.startswith("kafka-")]
 
         def stop(service: Service) -> str:
@@ -253,7 +270,8 @@ def cmd_down(cfg: StackConfig) -> int:
             )
 
         with ThreadPoolExecutor(max_workers=len(services)) as pool:
-            results = dict(zip(order, pool.map(stop, order), strict=True))
+            results = dict(zip(first, pool.map(stop, first), strict=True))
+            results.update(zip(order, pool.map(stop, order), strict=True))
             results.update(zip(brokers, pool.map(stop, brokers), strict=True))
     for service in services:
         say(f"{service.name}: {results[service]}")

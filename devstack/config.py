@@ -47,6 +47,10 @@ class StackConfig:
     kafka_heap_opts: str = "-Xms256m -Xmx512m"
     registry_port: int = 8081
     registry_heap_opts: str = "-Xms128m -Xmx384m"
+    # Apicurio keeps its schemas in the stack's PostgreSQL, in a database and role of its own.
+    registry_db: str = "apicurio_registry"
+    registry_db_user: str = "apicurio_registry"
+    registry_db_password: str = "apicurio_password"
     mqtt_port: int = 1883
     postgres_port: int = 5432
     postgres_db: str = "iot_data"
@@ -72,6 +76,7 @@ class StackConfig:
             kafka_heap_opts=env.get("KAFKA_HEAP_OPTS", cls.kafka_heap_opts),
             postgres_port=int(env.get("POSTGRES_PORT", cls.postgres_port)),
             postgres_password=env.get("POSTGRES_PASSWORD", cls.postgres_password),
+            registry_db_password=env.get("REGISTRY_DB_PASSWORD", cls.registry_db_password),
             up_timeout_s=float(env.get("IOT_STACK_UP_TIMEOUT", cls.up_timeout_s)),
             env=env,
         )
@@ -117,6 +122,10 @@ class StackConfig:
     def registry_url(self) -> str:
         """What clients use as SCHEMA_REGISTRY_URL (Apicurio serves the Confluent API here)."""
         return f"http://127.0.0.1:{self.registry_port}/apis/ccompat/v7"
+
+    @property
+    def registry_jdbc_url(self) -> str:
+        return f"jdbc:postgresql://127.0.0.1:{self.postgres_port}/{self.registry_db}"
 
     @property
     def postgres_dsn(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 from devstack.config import PG_MAJOR, POM, TIMESCALEDB_SOURCE_VERSION, StackConfig
@@ -34,6 +35,9 @@ TIMESCALEDB_BUILD_PACKAGES = [
     "libssl-dev",
 ]
 JAVA_PACKAGES = {"java": "default-jre-headless", "mvn": "maven"}
+# maven-dependency-plugin 3.x's get reads the artifact's pom even with -Dtransitive=false and so
+# fails on Apicurio 3 (its parent pom is not on Maven Central); 2.8's get fetches the file alone.
+DEPENDENCY_GET_PLUGIN = "2.8"
 
 TRIXIE_SRC_LIST = Path("/etc/apt/sources.list.d/iot-pipeline-trixie-src.sources")
 TRIXIE_SRC_CONTENT = """\
@@ -210,6 +214,39 @@ def java_artifacts_present(cfg: StackConfig) -> bool:
     )
 
 
+def maven_local_repository() -> Path:
+    """Maven's own cache (devstack names it explicitly, so it knows where a download lands)."""
+    return Path.home() / ".m2" / "repository"
+
+
+def apicurio_zip_path(repo: Path, version: str) -> Path:
+    """Where ``dependency:get`` puts io.apicurio:apicurio-registry-app:<version>:zip:all."""
+    return (
+        repo
+        / "io"
+        / "apicurio"
+        / "apicurio-registry-app"
+        / version
+        / f"apicurio-registry-app-{version}-all.zip"
+    )
+
+
+def unpack_apicurio(archive: Path, dest: Path) -> None:
+    """Unpack the 'all' assembly (runner jar, lib/, meta/) into ``dest``; a half-unpacked tree
+    from an interrupted run is replaced, never used."""
+    tmp = dest.with_name(dest.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(tmp)
+    if not any(tmp.glob("*-runner.jar")):
+        shutil.rmtree(tmp)
+        raise InstallError(f"{archive} holds no *-runner.jar")
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+
+
 def ensure_java_artifacts(cfg: StackConfig) -> None:
     if java_artifacts_present(cfg):
         return
@@ -219,19 +256,28 @@ def ensure_java_artifacts(cfg: StackConfig) -> None:
         f"JMX exporter from Maven Central into {cfg.cache_dir}"
     )
     cfg.cache_dir.mkdir(parents=True, exist_ok=True)
+    repo = maven_local_repository()
+    mvn = ["mvn", "-B", "-q", f"-Dmaven.repo.local={repo}", "-f", str(POM)]
     _run(
         [
-            "mvn",
-            "-B",
-            "-q",
-            "-f",
-            str(POM),
+            *mvn,
             f"-Dstack.dir={cfg.cache_dir}",
             "dependency:copy-dependencies@kafka-libs",
             "dependency:copy@jmx-agent",
-            "dependency:unpack@apicurio",
         ]
     )
+    if not any(cfg.apicurio_home.glob("*-runner.jar")):
+        # Apicurio 3's parent pom is not on Maven Central, so copy/unpack (which read the
+        # artifact's pom) fail; see DEPENDENCY_GET_PLUGIN.
+        _run(
+            [
+                *mvn,
+                f"org.apache.maven.plugins:maven-dependency-plugin:{DEPENDENCY_GET_PLUGIN}:get",
+                "-Dtransitive=false",
+                f"-Dartifact=io.apicurio:apicurio-registry-app:{cfg.apicurio_version}:zip:all",
+            ]
+        )
+        unpack_apicurio(apicurio_zip_path(repo, cfg.apicurio_version), cfg.apicurio_home)
     if not java_artifacts_present(cfg):
         raise InstallError(
             f"Maven finished but the Java artifacts are incomplete in {cfg.cache_dir}"

@@ -41,6 +41,92 @@ def java_bin(cfg: StackConfig) -> str:
     return found
 
 
+# Apicurio Registry 3 (Quarkus 3.15) needs Java 21 or newer; Kafka runs on the default java (17).
+REGISTRY_MIN_JAVA = 21
+JVM_ROOT = Path("/usr/lib/jvm")
+
+
+def java_major_version(version_output: str) -> int | None:
+    """The feature release in ``java -version`` output: 'openjdk version "25.0.3" ...' -> 25,
+    '"17" ...' -> 17, '"1.8.0_392"' -> 8; None when there is no version line."""
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', version_output)
+    if not match:
+        return None
+    major = int(match.group(1))
+    if major == 1 and match.group(2):
+        major = int(match.group(2))
+    return major
+
+
+def java_candidates(env: dict[str, str], jvm_root: Path = JVM_ROOT) -> list[str]:
+    """Where to look for a java, in order of preference: $REGISTRY_JAVA_HOME, $JAVA_HOME, the
+    java on PATH, then every JDK/JRE under /usr/lib/jvm (newest-looking name first). Each
+    binary appears once (symlinked aliases of one JDK are collapsed)."""
+    paths: list[Path] = []
+    for var in ("REGISTRY_JAVA_HOME", "JAVA_HOME"):
+        if env.get(var):
+            paths.append(Path(env[var]) / "bin" / "java")
+    on_path = shutil.which("java", path=env.get("PATH"))
+    if on_path:
+        paths.append(Path(on_path))
+    if jvm_root.is_dir():
+        paths += sorted(
+            jvm_root.glob("*/bin/java"), key=lambda p: p.parent.parent.name, reverse=True
+        )
+    seen: set[str] = set()
+    out: list[str] = []
+    for path in paths:
+        if not path.exists():
+            continue
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            out.append(str(path))
+    return out
+
+
+def choose_java(versions: list[tuple[str, int | None]], minimum: int) -> str:
+    """The first candidate whose major version is at least ``minimum``; otherwise a SetupError
+    that names what was found and what is missing."""
+    for path, major in versions:
+        if major is not None and major >= minimum:
+            return path
+    found = ", ".join(f"{p} ({'unknown version' if m is None else m})" for p, m in versions)
+    raise SetupError(
+        f"registry: Apicurio Registry 3 needs Java {minimum} or newer, and none was found "
+        f"(looked at $REGISTRY_JAVA_HOME, $JAVA_HOME, PATH and {JVM_ROOT}/*: "
+        f"{found or 'no java at all'}). Install a JDK {minimum}+ (e.g. Temurin 25 under "
+        f"{JVM_ROOT}) or point REGISTRY_JAVA_HOME at one."
+    )
+
+
+def _java_version_of(java: str) -> int | None:
+    try:
+        result = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, cwd="/"
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return java_major_version(result.stderr + result.stdout)
+
+
+def registry_java_bin(cfg: StackConfig) -> str:
+    """A java >= REGISTRY_MIN_JAVA for the registry (the machine's default may be older)."""
+    explicit = cfg.env.get("REGISTRY_JAVA_HOME")
+    candidates = java_candidates(cfg.env)
+    if explicit:
+        # Named explicitly: use that one or say why not, never silently another.
+        candidates = [c for c in candidates if c == str(Path(explicit) / "bin" / "java")] or [
+            str(Path(explicit) / "bin" / "java")
+        ]
+    versions: list[tuple[str, int | None]] = []
+    for java in candidates:
+        versions.append((java, _java_version_of(java)))
+        if versions[-1][1] is not None and versions[-1][1] >= REGISTRY_MIN_JAVA:
+            break
+    return choose_java(versions, REGISTRY_MIN_JAVA)
+
+
 def class_data_sharing(archive: Path) -> list[str]:
     """JVM flags for AppCDS: the first run writes a class archive when it exits normally, later runs
     map it and start faster (a missing or stale archive is ignored: -Xshare:auto)."""
@@ -64,6 +150,8 @@ class Service:
     stop_timeout_s: float = 30.0
     # The Debian package's own service of the same server, named when it holds our port.
     distro_service: str | None = None
+    # Started only once PostgreSQL is bootstrapped and healthy (it keeps its data there).
+    after_postgres: bool = False
 
     def pidfile(self, cfg: StackConfig) -> Path:
         return cfg.run_dir / f"{self.name}.pid"
@@ -205,42 +293,62 @@ class KafkaBroker(Service):
 
 
 # -------------------------------------------------------------------------------- Apicurio Registry
+def registry_storage_properties(cfg: StackConfig) -> list[str]:
+    """Apicurio 3's SQL storage on the stack's PostgreSQL (database and role made by
+    ``Postgres.bootstrap``); Apicurio creates and upgrades its own tables on start."""
+    return [
+        "-Dapicurio.storage.kind=sql",
+        "-Dapicurio.storage.sql.kind=postgresql",
+        f"-Dapicurio.datasource.url={cfg.registry_jdbc_url}",
+        f"-Dapicurio.datasource.username={cfg.registry_db_user}",
+        # (The password comes from the environment, APICURIO_DATASOURCE_PASSWORD: not in ps.)
+        # The default pool opens 20 connections at start; a dev registry needs a few.
+        "-Dapicurio.datasource.jdbc.initial-size=2",
+        "-Dapicurio.datasource.jdbc.min-size=2",
+        "-Dapicurio.datasource.jdbc.max-size=20",
+    ]
+
+
 @dataclass(eq=False)
 class Registry(Service):
+    # Its storage is in PostgreSQL: ``up`` starts it once PostgreSQL is bootstrapped and healthy.
+    after_postgres: bool = True
+
     def prepare(self, cfg: StackConfig) -> None:
         (cfg.state_dir / "registry").mkdir(parents=True, exist_ok=True)
 
     @staticmethod
-    def _archive_name(cfg: StackConfig) -> str:
+    def _archive_name(cfg: StackConfig, java: str) -> str:
         """A class archive fits one JVM build only: name it after the java binary and its mtime."""
-        java = Path(os.path.realpath(java_bin(cfg)))
-        key = hashlib.sha256(f"{java}:{java.stat().st_mtime_ns}".encode()).hexdigest()[:12]
+        real = Path(os.path.realpath(java))
+        key = hashlib.sha256(f"{real}:{real.stat().st_mtime_ns}".encode()).hexdigest()[:12]
         return f"apicurio-{cfg.apicurio_version}-{key}.jsa"
 
     def argv(self, cfg: StackConfig) -> list[str]:
         runner = sorted(cfg.apicurio_home.glob("*-runner.jar"))
         if not runner:
             raise SetupError(f"registry: no Apicurio runner jar in {cfg.apicurio_home}")
-        db = cfg.state_dir / "registry" / "registry"
+        java = registry_java_bin(cfg)
         return [
-            java_bin(cfg),
+            java,
             *cfg.registry_heap_opts.split(),
             "-XX:+UseSerialGC",
             # A schema registry's load is light (clients cache schemas): C1 only starts faster.
             "-XX:TieredStopAtLevel=1",
             # (No -javaagent here: the JVM refuses to write a CDS archive with an agent loaded.)
-            *class_data_sharing(cfg.state_dir / "registry" / self._archive_name(cfg)),
+            *class_data_sharing(cfg.state_dir / "registry" / self._archive_name(cfg, java)),
             "-XX:+ExitOnOutOfMemoryError",
             "-Dquarkus.http.host=127.0.0.1",
             f"-Dquarkus.http.port={cfg.registry_port}",
-            # The 'all' assembly of Apicurio 2.6 carries the SQL storage with H2 only: keep its
-            # database in a file under the stack's state so schemas (and ids) survive restarts.
-            f"-Dquarkus.datasource.jdbc.url=jdbc:h2:file:{db};DB_CLOSE_ON_EXIT=FALSE",
+            *registry_storage_properties(cfg),
             "-Dquarkus.log.console.json=false",
             "-Dquarkus.http.access-log.enabled=false",
             "-jar",
             str(runner[-1]),
         ]
+
+    def env(self, cfg: StackConfig) -> dict[str, str]:
+        return {**cfg.env, "APICURIO_DATASOURCE_PASSWORD": cfg.registry_db_password}
 
     def cwd(self, cfg: StackConfig) -> Path:
         return cfg.apicurio_home
@@ -306,6 +414,30 @@ class Mosquitto(Service):
 def pg_user() -> str:
     """PostgreSQL refuses to run as root: as root, run it as the 'postgres' system user."""
     return "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+
+
+def database_and_role_sql(database: str, user: str, password: str) -> str:
+    """SQL (for psql) that makes a login role with this password and a database it owns, or
+    brings an existing role's password up to date; running it again changes nothing."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", database) or not re.fullmatch(
+        r"[a-z_][a-z0-9_]*", user
+    ):
+        raise SetupError(
+            f"postgres: database and role names must be plain lower-case identifiers "
+            f"(got {database!r}, {user!r})"
+        )
+    quoted = password.replace("'", "''")
+    return f"""
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN
+    CREATE ROLE {user} LOGIN PASSWORD '{quoted}';
+  ELSE
+    ALTER ROLE {user} WITH LOGIN PASSWORD '{quoted}';
+  END IF;
+END $$;
+SELECT 'CREATE DATABASE {database} OWNER {user}'
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{database}')\\gexec
+"""
 
 
 @dataclass(eq=False)
@@ -432,27 +564,16 @@ class Postgres(Service):
         return result.stdout
 
     def bootstrap(self, cfg: StackConfig) -> None:
-        """Create the application role, database and the timescaledb extension (idempotent)."""
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", cfg.postgres_user + cfg.postgres_db):
-            raise SetupError(
-                "postgres: POSTGRES_USER/POSTGRES_DB must be plain lower-case identifiers"
-            )
-        password = cfg.postgres_password.replace("'", "''")
+        """Create the application's role and database with the timescaledb extension, and the
+        registry's own role and database (idempotent; passwords follow the settings)."""
         self.psql(
-            cfg,
-            f"""
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{cfg.postgres_user}') THEN
-    CREATE ROLE {cfg.postgres_user} LOGIN PASSWORD '{password}';
-  ELSE
-    ALTER ROLE {cfg.postgres_user} WITH LOGIN PASSWORD '{password}';
-  END IF;
-END $$;
-SELECT 'CREATE DATABASE {cfg.postgres_db} OWNER {cfg.postgres_user}'
-  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{cfg.postgres_db}')\\gexec
-""",
+            cfg, database_and_role_sql(cfg.postgres_db, cfg.postgres_user, cfg.postgres_password)
         )
         self.psql(cfg, "CREATE EXTENSION IF NOT EXISTS timescaledb;\n", database=cfg.postgres_db)
+        self.psql(
+            cfg,
+            database_and_role_sql(cfg.registry_db, cfg.registry_db_user, cfg.registry_db_password),
+        )
 
 
 # ------------------------------------------------------------------------ Prometheus, Alertmanager

@@ -11,6 +11,8 @@ def test_defaults_are_the_documented_loopback_ports():
     assert (cfg.mqtt_port, cfg.postgres_port, cfg.prometheus_port) == (1883, 5432, 9090)
     assert cfg.alertmanager_port == 9095
     assert cfg.postgres_dsn == "postgresql://iot_user:iot_password@127.0.0.1:5432/iot_data"
+    assert cfg.registry_jdbc_url == "jdbc:postgresql://127.0.0.1:5432/apicurio_registry"
+    assert (cfg.registry_db, cfg.registry_db_user) == ("apicurio_registry", "apicurio_registry")
     assert len(set(cfg.kafka_ports + cfg.kafka_controller_ports)) == 6
 
 
@@ -32,6 +34,7 @@ def test_environment_overrides(tmp_path):
             "POSTGRES_PASSWORD": "s3cret",
             "KAFKA_CLUSTER_ID": "MkU3OEVBNTcwNTJENDM2Qk",
             "IOT_STACK_UP_TIMEOUT": "42",
+            "REGISTRY_DB_PASSWORD": "reg-pw",
         }
     )
     assert cfg.state_dir == tmp_path / "state"
@@ -40,6 +43,8 @@ def test_environment_overrides(tmp_path):
     assert cfg.postgres_dsn == "postgresql://iot_user:s3cret@127.0.0.1:6543/iot_data"
     assert cfg.kafka_cluster_id == "MkU3OEVBNTcwNTJENDM2Qk"
     assert cfg.up_timeout_s == 42.0
+    assert cfg.registry_db_password == "reg-pw"
+    assert cfg.registry_jdbc_url == "jdbc:postgresql://127.0.0.1:6543/apicurio_registry"
 
 
 def test_default_cluster_id_is_a_base64_uuid():

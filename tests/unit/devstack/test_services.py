@@ -2,15 +2,26 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from devstack import proc
 from devstack.config import StackConfig
 from devstack.services import (
     MOSQUITTO_CONF,
+    REGISTRY_MIN_JAVA,
     Postgres,
+    Registry,
+    SetupError,
     all_services,
+    choose_java,
     class_data_sharing,
+    database_and_role_sql,
+    java_candidates,
+    java_major_version,
     kafka_server_properties,
     mosquitto_native_conf,
+    registry_java_bin,
+    registry_storage_properties,
 )
 
 
@@ -150,3 +161,107 @@ def test_class_data_sharing_writes_the_archive_first_and_uses_it_after(tmp_path)
     assert class_data_sharing(archive) == [f"-XX:ArchiveClassesAtExit={archive}"]
     archive.write_bytes(b"")
     assert class_data_sharing(archive) == [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto"]
+
+
+# ---------------------------------------------------------------------- registry and its Java
+
+
+@pytest.mark.parametrize(
+    ("output", "major"),
+    [
+        ('openjdk version "25.0.3" 2026-04-21 LTS\nOpenJDK Runtime Environment Temurin', 25),
+        ('openjdk version "17.0.15" 2025-04-15\nOpenJDK Runtime Environment (build 17)', 17),
+        ('openjdk version "21" 2023-09-19', 21),
+        ('java version "1.8.0_392"\nJava(TM) SE Runtime Environment', 8),
+        ('Picked up JAVA_TOOL_OPTIONS: -Xss1m\nopenjdk version "22-ea" 2024-03-19', 22),
+        ("Error: could not find libjava.so", None),
+        ("", None),
+    ],
+)
+def test_java_major_version_reads_the_version_line(output, major):
+    assert java_major_version(output) == major
+
+
+def test_choose_java_takes_the_first_new_enough_candidate():
+    found = [("/a/java", 17), ("/b/java", None), ("/c/java", 25), ("/d/java", 21)]
+    assert choose_java(found, 21) == "/c/java"
+    assert choose_java([("/d/java", 21)], 21) == "/d/java"
+
+
+def test_choose_java_names_what_it_found_and_what_is_missing():
+    with pytest.raises(SetupError) as raised:
+        choose_java([("/usr/lib/jvm/java-17/bin/java", 17), ("/x/java", None)], 21)
+    message = str(raised.value)
+    assert "Java 21 or newer" in message
+    assert "/usr/lib/jvm/java-17/bin/java (17)" in message
+    assert "/x/java (unknown version)" in message
+    assert "REGISTRY_JAVA_HOME" in message
+    with pytest.raises(SetupError, match="no java at all"):
+        choose_java([], 21)
+
+
+def fake_jdk(root, name: str, version: str):
+    """A directory laid out like a JDK whose bin/java prints ``version`` as java -version does."""
+    java = root / name / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text(f"#!/bin/sh\necho 'openjdk version \"{version}\" 2026-01-01' >&2\n")
+    java.chmod(0o755)
+    return java
+
+
+def test_java_candidates_prefer_the_environment_then_path_then_the_newest_jvm_dir(tmp_path):
+    jvm = tmp_path / "jvm"
+    old = fake_jdk(jvm, "java-17-openjdk-amd64", "17.0.15")
+    new = fake_jdk(jvm, "temurin-25-jdk-amd64", "25.0.3")
+    (jvm / "java-1.17.0-openjdk-amd64").symlink_to(jvm / "java-17-openjdk-amd64")
+    env = {"JAVA_HOME": str(jvm / "java-17-openjdk-amd64"), "PATH": str(tmp_path / "nothing")}
+    assert java_candidates(env, jvm) == [str(old), str(new)]
+    env["REGISTRY_JAVA_HOME"] = str(jvm / "temurin-25-jdk-amd64")
+    assert java_candidates(env, jvm) == [str(new), str(old)]
+    assert java_candidates({"PATH": str(old.parent)}, tmp_path / "no-jvm-dir") == [str(old)]
+
+
+def test_registry_java_honours_registry_java_home_and_refuses_an_old_one(tmp_path):
+    new = fake_jdk(tmp_path, "jdk25", "25.0.3")
+    fake_jdk(tmp_path, "jdk17", "17.0.15")
+    config = StackConfig.from_env({"REGISTRY_JAVA_HOME": str(tmp_path / "jdk25"), "PATH": ""})
+    assert registry_java_bin(config) == str(new)
+    config = StackConfig.from_env({"REGISTRY_JAVA_HOME": str(tmp_path / "jdk17"), "PATH": ""})
+    with pytest.raises(
+        SetupError, match=rf"Java {REGISTRY_MIN_JAVA} or newer.*jdk17/bin/java \(17\)"
+    ):
+        registry_java_bin(config)
+
+
+def test_registry_keeps_its_schemas_in_the_stacks_postgresql(tmp_path):
+    config = StackConfig.from_env({"IOT_STACK_STATE_DIR": str(tmp_path), "POSTGRES_PORT": "6543"})
+    props = registry_storage_properties(config)
+    assert "-Dapicurio.storage.kind=sql" in props
+    assert "-Dapicurio.storage.sql.kind=postgresql" in props
+    assert "-Dapicurio.datasource.url=jdbc:postgresql://127.0.0.1:6543/apicurio_registry" in props
+    assert "-Dapicurio.datasource.username=apicurio_registry" in props
+    # The password travels in the environment, not on the command line.
+    assert not any(config.registry_db_password in p for p in props)
+    registry = next(s for s in all_services(config) if isinstance(s, Registry))
+    assert registry.env(config)["APICURIO_DATASOURCE_PASSWORD"] == config.registry_db_password
+
+
+def test_only_the_registry_waits_for_postgresql(tmp_path):
+    services = all_services(cfg(tmp_path))
+    assert [s.name for s in services if s.after_postgres] == ["registry"]
+
+
+def test_database_and_role_sql_is_idempotent_and_quotes_the_password():
+    sql = database_and_role_sql("apicurio_registry", "apicurio_registry", "it's")
+    assert "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'apicurio_registry')" in sql
+    assert "CREATE ROLE apicurio_registry LOGIN PASSWORD 'it''s';" in sql
+    assert "ALTER ROLE apicurio_registry WITH LOGIN PASSWORD 'it''s';" in sql
+    assert "CREATE DATABASE apicurio_registry OWNER apicurio_registry" in sql
+    assert "WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'apicurio_registry')" in sql
+    assert sql.rstrip().endswith("\\gexec")
+
+
+@pytest.mark.parametrize(("database", "user"), [("Bad", "u"), ("d", "x; DROP"), ("", "u")])
+def test_database_and_role_sql_rejects_names_that_are_not_plain_identifiers(database, user):
+    with pytest.raises(SetupError, match="plain lower-case identifiers"):
+        database_and_role_sql(database, user, "pw")
