@@ -115,9 +115,10 @@ def monitoring_live(stack: StackConfig) -> StackConfig:
     return stack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pipeline(monitoring_live: StackConfig) -> Iterator[None]:
-    """The whole pipeline running (`python -m devstack run`), unless it already runs."""
+    """The whole pipeline running (`python -m devstack run`), unless it already runs; stopped
+    after the module that needed it (it loads the 2 cores the rest of the suite shares)."""
     if all(_metrics_answer(p) for p in PIPELINE_PORTS):
         yield
         return
