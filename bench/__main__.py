@@ -10,6 +10,7 @@ from iot_pipeline.observability.logging import configure_logging
 BENCHES = {
     "producer": "bench.kafka_producer",
     "sink": "bench.timescaledb_sink",
+    "adapter": "bench.ruuvitag_adapter",
 }
 
 

@@ -13,7 +13,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from iot_pipeline.config import load_settings
 from iot_pipeline.kafka.config import admin_config
-from iot_pipeline.kafka.topics import TopicSpec, ensure_topics
+from iot_pipeline.kafka.topics import ensure_topics, pipeline_topics
 from tests.e2e.adapter.harness import AdapterEnv, AdapterProcess, Publisher, free_port
 
 pytestmark = pytest.mark.e2e
@@ -25,15 +25,11 @@ def adapter_env(stack, mqtt_port: int) -> Iterator[AdapterEnv]:
     settings = load_settings()
     topic, dlq = f"test-adapter-{suffix}", f"test-adapter-{suffix}-dlq"
     admin = AdminClient(admin_config(settings))
-    durable = {"min.insync.replicas": "2"}
-    ensure_topics(
-        admin,
-        [
-            TopicSpec(topic, 6, 3, durable),
-            TopicSpec(dlq, 3, 3, durable),
-            TopicSpec(f"{topic}-alerts", 1, 3, durable),
-        ],
+    # Created up front exactly as the adapter's own admin step would create them.
+    named = load_settings(
+        kafka_topic_name=topic, kafka_dlq_topic_name=dlq, kafka_alerts_topic_name=f"{topic}-alerts"
     )
+    ensure_topics(admin, pipeline_topics(named))
     yield AdapterEnv(
         settings=settings,
         topic=topic,

@@ -6,6 +6,8 @@ the adapter consumes them."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
 import time
 from typing import Any
 
@@ -111,25 +113,52 @@ def test_mosquitto_restart_loses_no_accepted_reading(adapter_env, start_adapter)
 
 
 def test_burst_of_50000_qos1_messages_reaches_kafka_complete(
-    adapter_env, start_adapter, publisher_factory
+    adapter_env, start_adapter, tmp_path
 ) -> None:
+    """mosquitto_pub (C) publishes 50,000 QoS 1 messages far faster than the adapter handles
+    them; with Mosquitto's defaults the overflow would be dropped silently. A private broker from
+    the project's mosquitto.conf keeps other tests' traffic on the shared one out of the count."""
     tag = "C0:FF:EE:00:30:01"
     count = 50_000
+    broker = PrivateBroker()
+    broker.start()
+    adapter_env = dataclasses.replace(adapter_env, mqtt_port=broker.port)
     adapter = start_adapter(adapter_env)
     adapter.wait_connected()
-    publisher = publisher_factory(adapter_env.mqtt_port)
+    lines = tmp_path / "burst.jsonl"
+    lines.write_text("".join(json.dumps(temperature_only(tag, seq)) + "\n" for seq in range(count)))
     started = time.monotonic()
-    for seq in range(count):
-        publisher.publish(adapter_env.data_topic, temperature_only(tag, seq))
-    publisher.wait_all(timeout=300)
+    with lines.open("rb") as stdin:
+        published = subprocess.run(
+            [
+                "mosquitto_pub",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(adapter_env.mqtt_port),
+                "-q",
+                "1",
+                "-M",
+                "1000",
+                "-t",
+                adapter_env.data_topic,
+                "-l",
+            ],
+            stdin=stdin,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
     published_in = time.monotonic() - started
+    assert published.returncode == 0, published.stderr.decode()
+    received = adapter.metrics().get("mqtt_adapter_messages_received_total", 0)
 
     expected = _expected_keys(tag, range(count))
     records = read_records(
         adapter_env.settings,
         adapter_env.topic,
         count,
-        timeout=300,
+        timeout=400,
         settle=2.0,
         done=_covers(expected),
     )
@@ -137,10 +166,14 @@ def test_burst_of_50000_qos1_messages_reaches_kafka_complete(
     missing = expected - keys_of(records)
     print(
         f"\nburst: {count} QoS 1 messages accepted by Mosquitto in {published_in:.1f}s "
-        f"({count / published_in:.0f}/s); all in Kafka after {done_in:.1f}s "
-        f"({count / done_in:.0f}/s end to end)"
+        f"({count / published_in:.0f}/s; the adapter had handled {received:.0f} by then); "
+        f"all in Kafka after {done_in:.1f}s ({count / done_in:.0f}/s end to end)"
     )
     assert not missing, f"{len(missing)} of {count} accepted messages missing from Kafka"
-    assert len(records) == count
+    assert keys_of(records) == expected
+    # QoS 1 is at least once: a broker or Kafka restart during the burst can make the adapter
+    # publish a redelivered message again (the sink's upsert absorbs it); report, do not hide it.
+    print(f"burst: {len(records) - count} duplicate records")
     assert adapter.alive()
     assert adapter.stop() == 0
+    broker.close()

@@ -1,0 +1,315 @@
+"""RuuviTag adapter: MQTT -> adapter -> Kafka messages/s and the adapter's added latency.
+
+1. Reference: the same N QoS 1 messages from ``mosquitto_pub -l`` through Mosquitto to a paho
+   subscriber alone (what MQTT itself moves on this machine).
+2. Throughput: N firmware-format RuuviTag messages (one full Format 5 reading each, nine records)
+   through the real adapter process; done when the adapter has acknowledged every message, i.e.
+   Kafka (acks=all, RF 3) confirmed all 9 N records.
+3. Latency: a steady rate well below capacity; p50/p99 of the adapter's own histogram of the time
+   from receiving a message to acknowledging it after Kafka confirmed its records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from bench.common import create_topic, delete_topic, ratio_line, stack
+from iot_pipeline.ruuvi import RuuviReading, encode_hex
+
+REPO = Path(__file__).resolve().parents[1]
+MESSAGES = int(os.environ.get("BENCH_ADAPTER_MESSAGES", "20000"))
+LATENCY_RATE = float(os.environ.get("BENCH_ADAPTER_LATENCY_RATE", "500"))
+LATENCY_SECONDS = float(os.environ.get("BENCH_ADAPTER_LATENCY_SECONDS", "10"))
+TARGET = 5000.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _message(sequence: int) -> str:
+    tag = f"BE:AC:00:00:{sequence // 65535 // 256:02X}:{sequence // 65535 % 256:02X}"
+    reading = RuuviReading(
+        5,
+        20.0 + sequence % 100 / 10,
+        45.5,
+        100500,
+        0.012,
+        -0.004,
+        1.001,
+        4,
+        2.95,
+        sequence % 255,
+        sequence % 65535,
+        tag,
+    )
+    payload = {
+        "gateway_id": "bench-gw",
+        "gateway_mac": "24:0A:C4:12:34:56",
+        "mac": tag,
+        "rssi": -60,
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "data_format": 5,
+        "raw": encode_hex(reading),
+        **{k: v for k, v in reading.to_dict().items() if k not in ("mac", "data_format")},
+    }
+    return json.dumps(payload)
+
+
+def _publish_lines(port: int, topic: str, lines: Path) -> None:
+    with lines.open("rb") as stdin:
+        subprocess.run(
+            [
+                "mosquitto_pub",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-q",
+                "1",
+                "-M",
+                "1000",
+                "-t",
+                topic,
+                "-l",
+            ],
+            stdin=stdin,
+            check=True,
+            timeout=600,
+        )
+
+
+def reference_rate(port: int, lines: Path, count: int) -> float:
+    """mosquitto_pub -> Mosquitto -> paho subscriber (QoS 1), messages/s."""
+    topic = f"bench/reference/{uuid.uuid4().hex[:8]}"
+    received = 0
+    done = threading.Event()
+    subscribed = threading.Event()
+
+    def on_message(_c: object, _u: object, _m: object) -> None:
+        nonlocal received
+        received += 1
+        if received >= count:
+            done.set()
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-ref-{uuid.uuid4().hex[:6]}"
+    )
+    client.on_message = on_message
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect("127.0.0.1", port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    subscribed.wait(10)
+    started = time.monotonic()
+    _publish_lines(port, topic, lines)
+    done.wait(300)
+    elapsed = time.monotonic() - started
+    client.disconnect()
+    client.loop_stop()
+    return received / elapsed
+
+
+class _Adapter:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = int(env["ADAPTER_METRICS_PORT"])
+        self._log = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO / "run_ruuvitag_adapter.py")],
+            cwd=REPO,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def metrics(self) -> dict[str, float]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+                body = r.read().decode()
+        except OSError:
+            return {}
+        out: dict[str, float] = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def wait(self, condition, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("the adapter exited; see its log")
+            if condition(self.metrics()):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self._log.close()
+
+
+def _histogram(metrics: dict[str, float], name: str) -> list[tuple[float, float]]:
+    buckets = []
+    for key, value in metrics.items():
+        if key.startswith(f'{name}_bucket{{le="'):
+            le = key.split('"')[1]
+            buckets.append((float("inf") if le == "+Inf" else float(le), value))
+    return sorted(buckets)
+
+
+def percentile(
+    before: list[tuple[float, float]], after: list[tuple[float, float]], q: float
+) -> float:
+    """q-quantile of the observations between two snapshots of a cumulative histogram,
+    interpolated linearly inside the bucket."""
+    base = dict(before)
+    counts = [(le, value - base.get(le, 0.0)) for le, value in after]
+    total = counts[-1][1] if counts else 0.0
+    if total <= 0:
+        return float("nan")
+    rank = q * total
+    lower_le, lower_count = 0.0, 0.0
+    for le, cumulative in counts:
+        if cumulative >= rank:
+            if le == float("inf"):
+                return lower_le
+            inside = cumulative - lower_count
+            fraction = (rank - lower_count) / inside if inside else 1.0
+            return lower_le + (le - lower_le) * fraction
+        lower_le, lower_count = le, cumulative
+    return lower_le
+
+
+def run() -> int:
+    cfg = stack()
+    port = cfg.mqtt_port
+    suffix = uuid.uuid4().hex[:8]
+    topic = create_topic(cfg.kafka_bootstrap, "bench-adapter")
+    dlq = create_topic(cfg.kafka_bootstrap, "bench-adapter-dlq", partitions=1)
+    prefix = f"bench-{suffix}"
+    data_topic = f"{prefix}/ruuvitag/data"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-adapter-"))
+    env = dict(os.environ)
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": cfg.kafka_bootstrap,
+            "SCHEMA_REGISTRY_URL": cfg.registry_url,
+            "KAFKA_TOPIC_NAME": topic,
+            "KAFKA_DLQ_TOPIC_NAME": dlq,
+            "KAFKA_ALERTS_TOPIC_NAME": f"{topic}-alerts",
+            "MQTT_BROKER_HOST": "127.0.0.1",
+            "MQTT_BROKER_PORT": str(port),
+            "ADAPTER_MQTT_TOPICS": data_topic,
+            "ADAPTER_MQTT_CLIENT_ID": f"bench-adapter-{suffix}",
+            "ADAPTER_METRICS_PORT": str(_free_port()),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    lines = workdir / "messages.jsonl"
+    lines.write_text("".join(_message(i) + "\n" for i in range(MESSAGES)))
+    adapter = _Adapter(env, workdir / "adapter.log")
+    try:
+        ref = reference_rate(port, lines, MESSAGES)
+        print(f"reference: mosquitto_pub -> Mosquitto -> paho subscriber, QoS 1: {ref:,.0f} msg/s")
+
+        if not adapter.wait(lambda m: m.get("mqtt_adapter_mqtt_connected") == 1.0, 120):
+            print("the adapter did not connect to MQTT", file=sys.stderr)
+            return 1
+        time.sleep(1.0)
+        before = adapter.metrics()
+        started = time.monotonic()
+        _publish_lines(port, data_topic, lines)
+        published = time.monotonic() - started
+        target_count = before.get("mqtt_adapter_messages_received_total", 0.0) + MESSAGES
+        finished = adapter.wait(
+            lambda m: (
+                m.get("mqtt_adapter_messages_received_total", 0) >= target_count
+                and m.get("mqtt_adapter_pending_messages", 1) == 0
+            ),
+            600,
+        )
+        elapsed = time.monotonic() - started
+        after = adapter.metrics()
+        if not finished:
+            print("the adapter did not finish within 600 s", file=sys.stderr)
+            return 1
+        rate = MESSAGES / elapsed
+        records = after.get("mqtt_adapter_records_published_total", 0) - before.get(
+            "mqtt_adapter_records_published_total", 0
+        )
+        print(
+            f"adapter: {MESSAGES:,} RuuviTag messages ({records:,.0f} Avro records, acks=all, "
+            f"RF 3) in {elapsed:.1f}s = {rate:,.0f} msg/s (published in {published:.1f}s)"
+        )
+        name = "mqtt_adapter_ack_latency_seconds"
+        full_p50 = percentile(_histogram(before, name), _histogram(after, name), 0.5)
+        full_p99 = percentile(_histogram(before, name), _histogram(after, name), 0.99)
+        print(
+            f"  at full load, receive -> Kafka-confirmed ack: p50 {full_p50 * 1000:.1f} ms, "
+            f"p99 {full_p99 * 1000:.1f} ms (queueing included)"
+        )
+        print(ratio_line("adapter vs MQTT alone", rate, ref, 0.0))
+        verdict = "meets" if rate >= TARGET else "BELOW"
+        print(f"adapter: {rate:,.0f} msg/s {verdict} the {TARGET:,.0f} msg/s target")
+
+        # Latency at a steady rate well below capacity.
+        before = adapter.metrics()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-lat-{suffix}")
+        client.max_inflight_messages_set(1000)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        sent = 0
+        start = time.monotonic()
+        while time.monotonic() - start < LATENCY_SECONDS:
+            due = start + sent / LATENCY_RATE
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            client.publish(data_topic, _message(MESSAGES + sent), qos=1)
+            sent += 1
+        adapter.wait(
+            lambda m: (
+                m.get("mqtt_adapter_messages_received_total", 0)
+                >= before.get("mqtt_adapter_messages_received_total", 0) + sent
+                and m.get("mqtt_adapter_pending_messages", 1) == 0
+            ),
+            120,
+        )
+        client.disconnect()
+        client.loop_stop()
+        after = adapter.metrics()
+        p50 = percentile(_histogram(before, name), _histogram(after, name), 0.5)
+        p99 = percentile(_histogram(before, name), _histogram(after, name), 0.99)
+        print(
+            f"  at {LATENCY_RATE:.0f} msg/s for {LATENCY_SECONDS:.0f}s, added latency (receive -> "
+            f"Kafka-confirmed ack): p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+        )
+        return 0
+    finally:
+        adapter.stop()
+        for name in (topic, dlq, f"{topic}-alerts"):
+            with contextlib.suppress(Exception):
+                delete_topic(cfg.kafka_bootstrap, name)
