@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devstack.config import REPO_ROOT, StackConfig
 from devstack.probes import ProbeError
@@ -207,13 +208,8 @@ def reload_config(cfg: StackConfig) -> str:
     return "configuration reloaded: " + ", ".join(done)
 
 
-def target_health_lines(cfg: StackConfig) -> list[str]:
-    """One line per Prometheus scrape target: job, address, health, last error."""
-    url = f"http://127.0.0.1:{cfg.prometheus_port}/api/v1/targets?state=active"
-    try:
-        targets = json.loads(_get(url))["data"]["activeTargets"]
-    except (ProbeError, ValueError, KeyError) as exc:
-        return [f"  (Prometheus targets unavailable: {exc})"]
+def format_targets(targets: list[dict[str, Any]]) -> list[str]:
+    """Prometheus' active targets as aligned lines: job, address, health, last error."""
     rows = sorted(
         (t["labels"].get("job", "?"), t["labels"].get("instance", "?"), t["health"], t["lastError"])
         for t in targets
@@ -224,3 +220,13 @@ def target_health_lines(cfg: StackConfig) -> list[str]:
         f"  {job:<{job_w}}  {inst:<{inst_w}}  {health:<7}  {error}".rstrip()
         for job, inst, health, error in rows
     ]
+
+
+def target_health_lines(cfg: StackConfig) -> list[str]:
+    """One line per Prometheus scrape target (or why they could not be read)."""
+    url = f"http://127.0.0.1:{cfg.prometheus_port}/api/v1/targets?state=active"
+    try:
+        targets = json.loads(_get(url))["data"]["activeTargets"]
+    except (ProbeError, ValueError, KeyError) as exc:
+        return [f"  (Prometheus targets unavailable: {exc})"]
+    return format_targets(targets)

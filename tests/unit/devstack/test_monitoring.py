@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from devstack.config import StackConfig
 from devstack.monitoring import (
     POSTGRES_QUERIES,
+    format_targets,
     maildir,
     monitoring_services,
     probes,
@@ -81,3 +82,19 @@ def test_smtp_sink_stores_each_message_in_the_maildir(tmp_path: Path) -> None:
     msg = message_from_bytes(stored[0].read_bytes())
     assert msg["Subject"] == "[FIRING:1] KafkaBrokerDown"
     assert "kafka-3" in msg.get_payload()
+
+
+def test_scrape_targets_are_listed_sorted_and_aligned() -> None:
+    targets = [
+        {"labels": {"job": "node", "instance": "127.0.0.1:9100"}, "health": "up", "lastError": ""},
+        {
+            "labels": {"job": "iot-timescaledb-sink", "instance": "127.0.0.1:8003"},
+            "health": "down",
+            "lastError": "connection refused",
+        },
+    ]
+    assert format_targets(targets) == [
+        "  iot-timescaledb-sink  127.0.0.1:8003  down     connection refused",
+        "  node                  127.0.0.1:9100  up",
+    ]
+    assert format_targets([]) == []
