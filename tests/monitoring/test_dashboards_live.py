@@ -135,3 +135,23 @@ def test_sql_panel_returns_data(
     assert rows, f"{query.name}: no rows"
     if query.fmt == "time_series":
         assert all(row[0] is not None and row[-1] is not None for row in rows), rows[:3]
+
+
+def _rules() -> list[dict[str, Any]]:
+    import yaml
+
+    from tests.monitoring.conftest import RULES
+
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+@pytest.mark.parametrize("rule", _rules(), ids=lambda r: r["alert"])
+def test_alert_rule_reads_only_exposed_metrics(flowing: None, rule: dict[str, Any]) -> None:
+    """A misspelt metric in a rule would never fire: every name must be exposed by a target."""
+    names = metric_names(rule["expr"])
+    assert names, rule["expr"]
+    unknown = sorted(n for n in names if not _known_metric(n))
+    assert unknown == [], f"{rule['alert']}: no target exposes {unknown}"
+    result = prom_query(rule["expr"].replace("\n", " "))
+    assert isinstance(result, list)  # the expression evaluates on the live server
