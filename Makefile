@@ -53,7 +53,7 @@ test: venv lint firmware-host up
 	$(PY) -m pytest
 
 bench: venv up
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH)
 
 # Fragments owned by their areas (firmware, …) add targets here.
 -include mk/*.mk
