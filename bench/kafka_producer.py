@@ -18,6 +18,7 @@ from bench.common import create_topic, delete_topic, ratio_line, stack
 from iot_pipeline.config import load_settings
 from iot_pipeline.kafka.producer import AvroProducer, ProducerMetrics
 from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
+from iot_pipeline.schemas.reading_encoder import verified_encoder
 from iot_pipeline.simulator import service as simulator
 
 RECORDS = int(os.environ.get("BENCH_PRODUCER_RECORDS", "200000"))
@@ -39,6 +40,11 @@ def simulator_rate(topic: str, bootstrap: str, registry_url: str) -> tuple[float
         topic,
         client_id="bench-simulator",
         metrics=ProducerMetrics(registry),
+    )
+    producer.use_encoder(
+        verified_encoder(
+            producer.serialize, load_schema(READING_SCHEMA_FILE), simulator.sample_records()
+        )
     )
     intervals, source = simulator.kafka_source(settings, random.Random(1))
     sample = [producer.serialize(source(i, datetime.now(UTC))[1]) for i in range(len(intervals))]

@@ -23,7 +23,6 @@ from loguru import logger
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from iot_pipeline.adapter.dedup import DuplicateFilter
-from iot_pipeline.adapter.encoding import ReadingEncoder, supports
 from iot_pipeline.adapter.reasons import Rejection
 from iot_pipeline.adapter.transform import SENSOR_NAMES, BatteryModel, Threshold, to_records
 from iot_pipeline.adapter.validation import (
@@ -34,6 +33,7 @@ from iot_pipeline.adapter.validation import (
     parse_message,
 )
 from iot_pipeline.config import Settings, SettingsError, load_settings
+from iot_pipeline.schemas.reading_encoder import verified_encoder
 
 SERVICE_NAME = "ruuvitag-adapter"
 INTERNAL_ERROR = "internal_error"  # DLQ reason when processing a message failed (a bug)
@@ -537,22 +537,6 @@ def sample_records() -> list[dict[str, Any]]:
     return to_records(reading, {"temperature": Threshold(high=20.0)})
 
 
-def choose_serializer(sink: RecordSink, schema_str: str) -> Callable[[Mapping[str, Any]], bytes]:
-    """The fast encoder when the schema has its layout and it writes exactly what the registry
-    serializer writes (checked on sample records, which also fetches the schema id); otherwise
-    the registry serializer itself."""
-    if not supports(schema_str):
-        logger.info("schema layout differs from the fast encoder's; using AvroSerializer")
-        return sink.serialize
-    samples = sample_records()
-    reference = [sink.serialize(record) for record in samples]
-    encoder = ReadingEncoder(reference[0][:5])
-    if [encoder.encode(record) for record in samples] != reference:
-        logger.warning("fast encoder output differs from AvroSerializer; using AvroSerializer")
-        return sink.serialize
-    return encoder.encode
-
-
 def build_options(settings: Settings) -> AdapterOptions:
     """The adapter's options from the settings (SettingsError naming the variable if invalid)."""
     unknown = sorted(set(settings.adapter_anomaly_thresholds) - set(SENSOR_NAMES))
@@ -613,7 +597,7 @@ def main() -> int:
         # the adapter counts confirmed records, failures and ack latency itself.
         metrics=None,
     )
-    serialize = choose_serializer(producer, schema_str)
+    serialize = verified_encoder(producer.serialize, schema_str, sample_records())
     serve_metrics(registry, settings.adapter_metrics_port)
 
     inbox: queue.Queue[Incoming] = queue.Queue(maxsize=200_000)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from loguru import logger
 from prometheus_client import CollectorRegistry, Counter
 
-from iot_pipeline.config import Settings, load_settings_or_exit
+from iot_pipeline.config import Settings, load_settings, load_settings_or_exit
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
 from iot_pipeline.simulator.devices import DeviceFileError, load_devices
@@ -185,17 +185,29 @@ def _kafka_emitter(settings: Settings, registry: CollectorRegistry) -> KafkaEmit
     from iot_pipeline.kafka.producer import AvroProducer, ProducerMetrics
     from iot_pipeline.kafka.topics import ensure_topics, pipeline_topics
     from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
+    from iot_pipeline.schemas.reading_encoder import verified_encoder
 
     ensure_topics(AdminClient(admin_config(settings)), pipeline_topics(settings))
+    schema_str = load_schema(READING_SCHEMA_FILE)
     producer = AvroProducer.create(
         settings,
         SchemaRegistryClient({"url": settings.schema_registry_url}),
-        load_schema(READING_SCHEMA_FILE),
+        schema_str,
         settings.kafka_topic_name,
         client_id="iot-simulator",
         metrics=ProducerMetrics(registry),
     )
+    producer.use_encoder(verified_encoder(producer.serialize, schema_str, sample_records()))
     return KafkaEmitter(producer)
+
+
+def sample_records() -> list[dict[str, Any]]:
+    """A few records of every simulated type, to verify the fast encoder against the registry's
+    serializer (drawn from their own random source: the simulation itself is untouched)."""
+    settings = load_settings(iot_num_devices=10, iot_anomaly_probability=0.5)
+    intervals, source = kafka_source(settings, random.Random(0))
+    now = datetime.now(UTC)
+    return [source(index, now)[1] for index in range(len(intervals))]
 
 
 def _mqtt_emitter(settings: Settings, metrics: SimulatorMetrics) -> MqttEmitter:

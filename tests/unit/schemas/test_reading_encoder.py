@@ -1,4 +1,4 @@
-"""The adapter's fast Avro encoder writes exactly the bytes fastavro (AvroSerializer) writes."""
+"""The fast reading encoder writes exactly the bytes fastavro (AvroSerializer) writes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iot_pipeline.adapter.encoding import ReadingEncoder, supports, timestamp_millis
 from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
+from iot_pipeline.schemas.reading_encoder import (
+    ReadingEncoder,
+    supports,
+    timestamp_millis,
+    verified_encoder,
+)
 
 SCHEMA_STR = load_schema(READING_SCHEMA_FILE)
 SCHEMA = fastavro.parse_schema(json.loads(SCHEMA_STR))
@@ -40,7 +45,18 @@ records = st.fixed_dictionaries(
         "timestamp": moments,
         "value": finite,
         "unit": text,
-        "location": st.none(),
+        "location": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "latitude": finite,
+                    "longitude": finite,
+                    "building": optional(st.none(), text),
+                    "floor": optional(st.none(), st.integers(-(2**31), 2**31 - 1)),
+                    "zone": optional(st.none(), text),
+                }
+            ),
+        ),
         "battery_level": optional(st.none(), finite),
         "signal_strength": optional(st.none(), finite),
         "firmware_version": optional(st.none(), text),
@@ -99,3 +115,41 @@ def test_naive_timestamps_and_bad_headers_are_refused() -> None:
         timestamp_millis(datetime(2026, 1, 1))
     with pytest.raises(ValueError):
         ReadingEncoder(b"\x01\x00\x00\x00\x01")
+
+
+def test_supports_refuses_a_changed_location_record() -> None:
+    schema = json.loads(SCHEMA_STR)
+    location = next(f for f in schema["fields"] if f["name"] == "location")
+    location["type"][1]["fields"].append({"name": "room", "type": ["null", "string"]})
+    assert not supports(json.dumps(schema))
+
+
+def test_verified_encoder_is_used_only_when_it_matches_the_reference() -> None:
+    sample = {
+        "device_id": "d",
+        "device_type": "temperature",
+        "timestamp": datetime(2026, 1, 1, tzinfo=UTC),
+        "value": 1.5,
+        "unit": "°C",
+        "location": {"latitude": 1.0, "longitude": 2.0, "building": "HQ", "floor": 1, "zone": None},
+        "battery_level": None,
+        "signal_strength": -60.0,
+        "firmware_version": None,
+        "is_anomaly": False,
+        "metadata": {"a": "b"},
+        "tag_mac": None,
+        "gateway_id": None,
+        "rssi": None,
+        "measurement_sequence": None,
+    }
+    fast = verified_encoder(_reference, SCHEMA_STR, [sample])
+    assert fast is not _reference
+    assert fast(sample) == _reference(sample)
+
+    def wrong(record: dict[str, Any]) -> bytes:
+        return _reference(record) + b"x"
+
+    assert verified_encoder(wrong, SCHEMA_STR, [sample]) is wrong
+    schema = json.loads(SCHEMA_STR)
+    schema["fields"].append({"name": "extra", "type": ["null", "string"], "default": None})
+    assert verified_encoder(_reference, json.dumps(schema), [sample]) is _reference
