@@ -112,15 +112,6 @@ def test_mosquitto_restart_loses_no_accepted_reading(adapter_env, start_adapter)
         broker.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="mqtt/config/mosquitto.conf keeps max_queued_messages 10000: Mosquitto drops the "
-    "overflow ('Outgoing messages are being dropped') once the adapter falls behind by more "
-    "than the queue, even with Receive Maximum 65535; measured with a slow MQTT 5 subscriber: "
-    "15,046 of 30,000 arrived with the project's file, 30,000 of 30,000 with "
-    "max_queued_messages 0. Remove this mark when the file is fixed (strict: an XPASS fails).",
-)
 def test_burst_of_50000_qos1_messages_reaches_kafka_complete(
     adapter_env, start_adapter, tmp_path
 ) -> None:
