@@ -9,6 +9,7 @@ import dataclasses
 import json
 import subprocess
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -112,16 +113,23 @@ def test_mosquitto_restart_loses_no_accepted_reading(adapter_env, start_adapter)
         broker.close()
 
 
+@pytest.fixture
+def private_broker() -> Iterator[PrivateBroker]:
+    broker = PrivateBroker()
+    broker.start()
+    yield broker
+    broker.close()  # also when the test failed: no broker process outlives its test
+
+
 def test_burst_of_50000_qos1_messages_reaches_kafka_complete(
-    adapter_env, start_adapter, tmp_path
+    adapter_env, start_adapter, tmp_path, private_broker
 ) -> None:
     """mosquitto_pub (C) publishes 50,000 QoS 1 messages far faster than the adapter handles
     them; with Mosquitto's defaults the overflow would be dropped silently. A private broker from
     the project's mosquitto.conf keeps other tests' traffic on the shared one out of the count."""
     tag = "C0:FF:EE:00:30:01"
     count = 50_000
-    broker = PrivateBroker()
-    broker.start()
+    broker = private_broker
     adapter_env = dataclasses.replace(adapter_env, mqtt_port=broker.port)
     adapter = start_adapter(adapter_env)
     adapter.wait_connected()
@@ -176,4 +184,3 @@ def test_burst_of_50000_qos1_messages_reaches_kafka_complete(
     print(f"burst: {len(records) - count} duplicate records")
     assert adapter.alive()
     assert adapter.stop() == 0
-    broker.close()
