@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from iot_pipeline.adapter.validation import TagReading
 
@@ -83,41 +83,73 @@ def reading_metadata(reading: TagReading) -> dict[str, str]:
     return metadata
 
 
+class SensorRecord(NamedTuple):
+    """What one record of a reading has of its own (the rest is ReadingRecords.shared)."""
+
+    device_id: str
+    device_type: str
+    value: float
+    unit: str
+    is_anomaly: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingRecords:
+    """The per-sensor records of one reading: the fields every record shares, once, and each
+    sensor's own fields (so an encoder can encode the shared part once per reading)."""
+
+    shared: Mapping[str, Any]
+    sensors: tuple[SensorRecord, ...]
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        """The records as dicts matching iot_sensor_reading."""
+        return [
+            {**sensor._asdict(), **self.shared, "metadata": dict(self.shared["metadata"])}
+            for sensor in self.sensors
+        ]
+
+
+# Per sensor: (reading field, device_type, unit), built once.
+_SENSOR_TYPES: Final = tuple((sensor, f"{sensor}_sensor", unit) for sensor, unit in SENSORS)
+
+
+def reading_records(
+    reading: TagReading,
+    thresholds: Mapping[str, Threshold],
+    battery: BatteryModel | None = None,
+) -> ReadingRecords:
+    """The per-sensor records for one reading, shared fields apart."""
+    battery = battery or BatteryModel()
+    values = reading.values
+    shared = {
+        "timestamp": reading.timestamp,
+        "location": None,
+        "battery_level": None if values.battery is None else battery.percent(values.battery),
+        "signal_strength": None if reading.rssi is None else float(reading.rssi),
+        "firmware_version": None,
+        "metadata": reading_metadata(reading),
+        "tag_mac": reading.tag_mac,
+        "gateway_id": reading.gateway_id,
+        "rssi": reading.rssi,
+        "measurement_sequence": values.measurement_sequence,
+    }
+    prefix = device_id(reading.tag_mac, "")
+    sensors = []
+    for sensor, device_type, unit in _SENSOR_TYPES:
+        raw_value = getattr(values, sensor)
+        if raw_value is None:
+            continue
+        value = float(raw_value)
+        threshold = thresholds.get(sensor)
+        anomaly = threshold is not None and threshold.is_anomaly(value)
+        sensors.append(SensorRecord(prefix + sensor, device_type, value, unit, anomaly))
+    return ReadingRecords(shared, tuple(sensors))
+
+
 def to_records(
     reading: TagReading,
     thresholds: Mapping[str, Threshold],
     battery: BatteryModel | None = None,
 ) -> list[dict[str, Any]]:
     """The per-sensor records (dicts matching iot_sensor_reading) for one reading."""
-    battery = battery or BatteryModel()
-    values = reading.values
-    battery_level = None if values.battery is None else battery.percent(values.battery)
-    signal = None if reading.rssi is None else float(reading.rssi)
-    metadata = reading_metadata(reading)
-    records: list[dict[str, Any]] = []
-    for sensor, unit in SENSORS:
-        raw_value = getattr(values, sensor)
-        if raw_value is None:
-            continue
-        value = float(raw_value)
-        threshold = thresholds.get(sensor)
-        records.append(
-            {
-                "device_id": device_id(reading.tag_mac, sensor),
-                "device_type": f"{sensor}_sensor",
-                "timestamp": reading.timestamp,
-                "value": value,
-                "unit": unit,
-                "location": None,
-                "battery_level": battery_level,
-                "signal_strength": signal,
-                "firmware_version": None,
-                "is_anomaly": threshold is not None and threshold.is_anomaly(value),
-                "metadata": dict(metadata),
-                "tag_mac": reading.tag_mac,
-                "gateway_id": reading.gateway_id,
-                "rssi": reading.rssi,
-                "measurement_sequence": values.measurement_sequence,
-            }
-        )
-    return records
+    return reading_records(reading, thresholds, battery).as_dicts()

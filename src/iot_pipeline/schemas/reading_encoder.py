@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -42,6 +42,10 @@ LAYOUT: Final[tuple[tuple[str, Any], ...]] = (
     ("measurement_sequence", ["null", "int"]),
 )
 
+
+# encode_group(): the fields each record of a group has of its own, and those the group shares.
+PER_RECORD_FIELDS: Final = ("device_id", "device_type", "value", "unit", "is_anomaly")
+SHARED_FIELDS: Final = tuple(name for name, _ in LAYOUT if name not in PER_RECORD_FIELDS)
 
 LOCATION_LAYOUT: Final[list[tuple[str, Any]]] = [
     ("latitude", "double"),
@@ -159,26 +163,32 @@ class ReadingEncoder:
         )
         if key == self._shared_key:
             return self._shared
-        timestamp = _long(timestamp_millis(record["timestamp"]))
+        self._shared_key = key
+        self._shared = self._encode_shared(record)
+        return self._shared
+
+    def _encode_shared(self, shared: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
+        """The encodings of the SHARED_FIELDS: timestamp, the fields between unit and
+        is_anomaly, and those after is_anomaly."""
+        timestamp = _long(timestamp_millis(shared["timestamp"]))
         middle = (
-            _location(record["location"])
-            + _optional_double(record["battery_level"])
-            + _optional_double(record["signal_strength"])
-            + _optional_string(record["firmware_version"])
+            _location(shared["location"])
+            + _optional_double(shared["battery_level"])
+            + _optional_double(shared["signal_strength"])
+            + _optional_string(shared["firmware_version"])
         )
+        metadata = shared["metadata"]
         tail = bytearray()
         if metadata:
             tail += _long(len(metadata))
             for k, v in metadata.items():
-                tail += _string(k) + _string(v)
+                tail += self._cached(k) + _string(v)
         tail += b"\x00"
-        tail += _optional_string(record["tag_mac"])
-        tail += _optional_string(record["gateway_id"])
-        tail += _optional_int(record["rssi"])
-        tail += _optional_int(record["measurement_sequence"])
-        self._shared_key = key
-        self._shared = (timestamp, middle, bytes(tail))
-        return self._shared
+        tail += _optional_string(shared["tag_mac"])
+        tail += _optional_string(shared["gateway_id"])
+        tail += _optional_int(shared["rssi"])
+        tail += _optional_int(shared["measurement_sequence"])
+        return timestamp, middle, bytes(tail)
 
     def _cached(self, text: str) -> bytes:
         """Device ids, types and units repeat: keep their encodings (bounded)."""
@@ -206,20 +216,75 @@ class ReadingEncoder:
             )
         )
 
+    def encode_group(
+        self, shared: Mapping[str, Any], items: Iterable[Sequence[Any]]
+    ) -> list[bytes]:
+        """Records that differ only in the PER_RECORD_FIELDS: ``shared`` holds the SHARED_FIELDS
+        once, each item is (device_id, device_type, value, unit, is_anomaly). The same bytes as
+        encode() of each record, with the shared fields encoded once for the group."""
+        timestamp, middle, tail = self._encode_shared(shared)
+        cached = self._cached
+        header = self.header
+        pack = _DOUBLE.pack
+        return [
+            b"".join(
+                (
+                    header,
+                    cached(device_id),
+                    cached(device_type),
+                    timestamp,
+                    pack(value),
+                    cached(unit),
+                    middle,
+                    b"\x01" if is_anomaly else b"\x00",
+                    tail,
+                )
+            )
+            for device_id, device_type, value, unit, is_anomaly in items
+        ]
+
+
+def split_record(record: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """A record as encode_group() takes it: (its SHARED_FIELDS, its PER_RECORD_FIELDS)."""
+    return (
+        {name: record[name] for name in SHARED_FIELDS},
+        tuple(record[name] for name in PER_RECORD_FIELDS),
+    )
+
+
+def verified_reading_encoder(
+    serialize: Callable[[Mapping[str, Any]], bytes],
+    schema_str: str,
+    samples: Sequence[Mapping[str, Any]],
+) -> ReadingEncoder | None:
+    """A ReadingEncoder when the schema has its layout and both encode() and encode_group()
+    write exactly what ``serialize`` (the registry's AvroSerializer) writes for every sample;
+    otherwise None."""
+    if not supports(schema_str):
+        logger.info("schema layout differs from the fast encoder's; using AvroSerializer")
+        return None
+    reference = [serialize(record) for record in samples]
+    encoder = ReadingEncoder(reference[0][:5])
+    grouped = [encoder.encode_group(*_as_group(record)) for record in samples]
+    if [encoder.encode(record) for record in samples] != reference or grouped != [
+        [expected] for expected in reference
+    ]:
+        logger.warning("fast encoder output differs from AvroSerializer; using AvroSerializer")
+        return None
+    return encoder
+
+
+def _as_group(record: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+    shared, item = split_record(record)
+    return shared, [item]
+
 
 def verified_encoder(
     serialize: Callable[[Mapping[str, Any]], bytes],
     schema_str: str,
     samples: Sequence[Mapping[str, Any]],
 ) -> Callable[[Mapping[str, Any]], bytes]:
-    """The fast encoder when the schema has its layout and it writes exactly what ``serialize``
-    (the registry's AvroSerializer) writes for every sample; otherwise ``serialize`` itself."""
-    if not supports(schema_str):
-        logger.info("schema layout differs from the fast encoder's; using AvroSerializer")
-        return serialize
-    reference = [serialize(record) for record in samples]
-    encoder = ReadingEncoder(reference[0][:5])
-    if [encoder.encode(record) for record in samples] != reference:
-        logger.warning("fast encoder output differs from AvroSerializer; using AvroSerializer")
-        return serialize
-    return encoder.encode
+    """The fast encoder's encode() when verified_reading_encoder() accepts it; otherwise
+    ``serialize`` itself."""
+    encoder = verified_reading_encoder(serialize, schema_str, samples)
+    return serialize if encoder is None else encoder.encode

@@ -17,10 +17,12 @@ from iot_pipeline.adapter.transform import (
     BatteryModel,
     Threshold,
     device_id,
+    reading_records,
     to_records,
 )
 from iot_pipeline.adapter.validation import TagReading, parse_message
 from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
+from iot_pipeline.schemas.reading_encoder import PER_RECORD_FIELDS, SHARED_FIELDS
 
 VECTORS_DIR = Path(__file__).parents[2] / "vectors"
 FIRMWARE = json.loads((VECTORS_DIR / "esp32_gateway_message.json").read_text(encoding="utf-8"))
@@ -182,3 +184,12 @@ def test_ruuvi_gateway_reading_records_carry_the_gateway_mac_as_id() -> None:
     assert records[0]["timestamp"] == RECEIVED
     assert records[0]["metadata"]["timestamp_source"] == "receive_time"
     assert records[0]["metadata"]["source"] == "ruuvi_gateway"
+
+
+def test_grouped_records_split_exactly_into_shared_and_per_sensor_fields() -> None:
+    grouped = reading_records(_reading(), DEFAULT_THRESHOLDS)
+    assert list(grouped.shared) == list(SHARED_FIELDS)
+    assert all(sensor._fields == PER_RECORD_FIELDS for sensor in grouped.sensors)
+    assert grouped.as_dicts() == to_records(_reading(), DEFAULT_THRESHOLDS)
+    first, second = grouped.as_dicts()[:2]
+    assert first["metadata"] is not second["metadata"]  # each record owns its metadata

@@ -14,10 +14,14 @@ from hypothesis import strategies as st
 
 from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
 from iot_pipeline.schemas.reading_encoder import (
+    PER_RECORD_FIELDS,
+    SHARED_FIELDS,
     ReadingEncoder,
+    split_record,
     supports,
     timestamp_millis,
     verified_encoder,
+    verified_reading_encoder,
 )
 
 SCHEMA_STR = load_schema(READING_SCHEMA_FILE)
@@ -93,6 +97,24 @@ def test_records_sharing_a_reading_reuse_the_shared_part_correctly(
         assert encoder.encode(record) == _reference(record)
 
 
+@given(records, st.lists(st.tuples(text, text, finite, text, st.booleans()), max_size=9))
+def test_a_group_encodes_to_the_bytes_of_each_of_its_records(
+    base: dict[str, Any], items: list[tuple[str, str, float, str, bool]]
+) -> None:
+    shared, _ = split_record(base)
+    encoded = ReadingEncoder(HEADER).encode_group(shared, items)
+    expected = [
+        _reference({**shared, **dict(zip(PER_RECORD_FIELDS, item, strict=True))}) for item in items
+    ]
+    assert encoded == expected
+
+
+def test_shared_and_per_record_fields_partition_the_schema() -> None:
+    names = [field["name"] for field in json.loads(SCHEMA_STR)["fields"]]
+    assert sorted(SHARED_FIELDS + PER_RECORD_FIELDS) == sorted(names)
+    assert not set(SHARED_FIELDS) & set(PER_RECORD_FIELDS)
+
+
 @given(moments)
 def test_timestamp_millis_truncates_to_the_millisecond(moment: datetime) -> None:
     millis = timestamp_millis(moment)
@@ -150,6 +172,15 @@ def test_verified_encoder_is_used_only_when_it_matches_the_reference() -> None:
         return _reference(record) + b"x"
 
     assert verified_encoder(wrong, SCHEMA_STR, [sample]) is wrong
+    assert verified_reading_encoder(wrong, SCHEMA_STR, [sample]) is None
+    encoder = verified_reading_encoder(_reference, SCHEMA_STR, [sample])
+    assert encoder is not None
+    assert encoder.encode_group(*_group(sample)) == [_reference(sample)]
     schema = json.loads(SCHEMA_STR)
     schema["fields"].append({"name": "extra", "type": ["null", "string"], "default": None})
     assert verified_encoder(_reference, json.dumps(schema), [sample]) is _reference
+
+
+def _group(record: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+    shared, item = split_record(record)
+    return shared, [item]
