@@ -167,10 +167,18 @@ class Settings(BaseSettings):
         "QoS 1 messages while the adapter is away.",
     )
     adapter_mqtt_receive_maximum: int = Field(
-        65535,
+        10000,
         ge=1,
         le=65535,
-        description="MQTT 5 Receive Maximum: unacknowledged QoS 1 messages the broker may send.",
+        description="MQTT 5 Receive Maximum: unacknowledged QoS 1 messages the broker may send "
+        "(the adapter's back-pressure; the rest waits in the broker's queue).",
+    )
+    adapter_kafka_linger_ms: float = Field(
+        50.0,
+        ge=0,
+        description="linger.ms of the adapter's producer (in place of KAFKA_LINGER_MS): a "
+        "message's nine records go to every partition, so fuller batches save the brokers most "
+        "of their CPU (make bench: 50 ms moved 2.4x the messages of 10 ms).",
     )
     adapter_status_topic_prefix: str = Field(
         "ruuvitag/status/", description="Topic prefix of the firmware's gateway status messages."

@@ -190,6 +190,28 @@ class AvroProducer:
                 self._producer.poll(0.05)
         self._producer.poll(0)
 
+    def enqueue(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        on_delivery: DeliveryCallback,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """produce_raw() without its per-record work: no poll(), no callback wrapper, no producer
+        metrics. For a caller that serves poll() itself and counts outcomes in ``on_delivery``
+        (the adapter: nine records per MQTT message). Waits while the local queue is full."""
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=on_delivery
+                )
+                return
+            except BufferError:
+                if self._metrics is not None:
+                    self._metrics.buffer_full.inc()
+                self._producer.poll(0.05)
+
     def poll(self, timeout: float = 0) -> int:
         """Serve delivery callbacks."""
         return self._producer.poll(timeout)

@@ -5,9 +5,9 @@ confirmed; failures are retried; duplicates ride on the original's acknowledgeme
 from __future__ import annotations
 
 import json
-import queue
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,30 @@ RECEIVED = datetime(2026, 11, 23, 13, 37, 1, tzinfo=UTC)
 GW_DATA = "0201061BFF99040517037758C5C703FCFF30FFF89416B7958AE375CF374E23"
 
 
+@dataclass
+class FakeMessage:
+    """What a delivery callback reads of confluent_kafka.Message."""
+
+    _topic: str
+    _key: bytes | None
+    _value: bytes | None
+    _headers: list[tuple[str, bytes]] | None
+
+    def topic(self) -> str:
+        return self._topic
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return self._headers
+
+
 class FakeSink:
-    """Records produce_raw calls; the test decides when and how each delivery completes."""
+    """Records enqueue calls; the test decides when and how each delivery completes."""
 
     topic = "readings"
 
@@ -48,12 +70,12 @@ class FakeSink:
             raise ValueError("does not fit the schema")
         return json.dumps(value, default=str).encode()
 
-    def produce_raw(
+    def enqueue(
         self,
         topic: str,
         key: bytes | None,
         value: bytes | None,
-        on_delivery: Callable[[Any, Any], None] | None = None,
+        on_delivery: Callable[[Any, Any], None],
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         if self.raise_on_produce:
@@ -68,7 +90,8 @@ class FakeSink:
         for item in items:
             if not item.get("done"):
                 item["done"] = True
-                item["cb"](error, None)
+                message = FakeMessage(item["topic"], item["key"], item["value"], item["headers"])
+                item["cb"](error, message)
 
     def poll(self, timeout: float = 0) -> int:
         return 0
@@ -245,16 +268,54 @@ def test_ruuvi_gateway_message_is_published() -> None:
     assert acks == [(8, 1)]
 
 
-def test_run_loop_handles_queued_messages_until_stopped_and_drain_confirms() -> None:
+def test_redelivery_of_a_message_still_in_flight_is_not_processed_twice() -> None:
+    adapter, sink, acks, _, registry = _setup()
+    adapter.handle(_msg(b"not json", mid=5))
+    adapter.handle(_msg(FIRMWARE["payload"], mid=6))
+    # Reconnected: the broker resends both unacknowledged messages with their packet ids.
+    adapter.handle(_msg(b"not json", mid=5))
+    adapter.handle(_msg(FIRMWARE["payload"], mid=6))
+    assert len(sink.sent) == 10
+    assert _metric(registry, "mqtt_adapter_redeliveries_total") == 2
+    sink.deliver()
+    assert acks == [(5, 1), (6, 1)]
+    adapter.handle(_msg(b"not json", mid=5))  # acknowledged already: a new message, handled
+    assert len(sink.sent) == 11
+
+
+def test_qos0_messages_share_packet_id_zero_and_are_all_processed() -> None:
+    adapter, sink, _acks, _, _registry = _setup()
+    adapter.handle(_msg(b"not json", mid=0, qos=0))
+    adapter.handle(_msg(b"not json", mid=0, qos=0))
+    assert len(sink.sent) == 2
+
+
+class FakeSource:
+    """Hands queued messages to the adapter, ``batch`` per service() call."""
+
+    def __init__(self, adapter: Adapter, messages: list[Incoming], batch: int) -> None:
+        self.adapter = adapter
+        self.messages = messages
+        self.batch = batch
+        self.connected = True
+        self.timeouts: list[float] = []
+
+    def service(self, timeout: float) -> int:
+        self.timeouts.append(timeout)
+        handed = self.messages[: self.batch]
+        del self.messages[: self.batch]
+        for message in handed:
+            self.adapter.handle(message)
+        return len(handed)
+
+
+def test_run_loop_handles_messages_until_stopped_and_drain_confirms() -> None:
     acks: list[tuple[int, int]] = []
-    inbox: queue.Queue[Incoming] = queue.Queue()
-    for mid in range(1, 4):
-        inbox.put(_msg(b"{}", mid=mid))
     stop = threading.Event()
 
     class StoppingSink(FakeSink):
         def poll(self, timeout: float = 0) -> int:
-            if inbox.empty():
+            if not source.messages:
                 stop.set()
             return 0
 
@@ -266,11 +327,42 @@ def test_run_loop_handles_queued_messages_until_stopped_and_drain_confirms() -> 
         AdapterOptions(),
         AdapterMetrics(CollectorRegistry()),
     )
-    run(adapter, inbox, sink, stop, batch_size=2)
+    source = FakeSource(adapter, [_msg(b"{}", mid=mid) for mid in range(1, 4)], batch=2)
+    run(adapter, source, sink, stop)
     assert len(sink.sent) == 3
     assert acks == []
+    assert source.timeouts == [0.05, 0.0]  # waits for MQTT only while nothing is in flight
     assert drain(adapter, sink, timeout=1) == 0
     assert sorted(acks) == [(1, 1), (2, 1), (3, 1)]
+
+
+def test_encode_records_is_verified_against_the_serializer() -> None:
+    import io
+
+    import fastavro
+
+    from iot_pipeline.adapter.service import records_encoder, sample_records
+    from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
+
+    schema_str = load_schema(READING_SCHEMA_FILE)
+    schema = fastavro.parse_schema(json.loads(schema_str))
+
+    def serialize(record: Mapping[str, Any]) -> bytes:
+        buffer = io.BytesIO(b"\x00\x00\x00\x00\x07")
+        buffer.seek(5)
+        fastavro.schemaless_writer(buffer, schema, dict(record))
+        return buffer.getvalue()
+
+    sample = sample_records()
+    expected = [serialize(record) for record in sample.as_dicts()]
+    assert records_encoder(serialize, schema_str)(sample) == expected
+
+    def different(record: Mapping[str, Any]) -> bytes:
+        return serialize(record) + b"!"
+
+    assert records_encoder(different, schema_str)(sample) == [
+        different(record) for record in sample.as_dicts()
+    ]
 
 
 def test_build_options_from_settings() -> None:
