@@ -44,6 +44,7 @@ from iot_pipeline.ruuvi import (
 )
 from iot_pipeline.ruuvi import format5 as f5
 
+_EPOCH_TEXT: Final = re.compile(r"\d+(\.\d+)?")
 MAC_PATTERN: Final = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
 GATEWAY_ID_PATTERN: Final = r"^[A-Za-z0-9._:-]{1,64}$"
 MEASUREMENT_FIELDS: Final = f5.FIELD_NAMES[1:-1]  # temperature .. measurement_sequence
@@ -176,6 +177,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+# Built once: json.loads() with any keyword builds a new decoder per call.
+_JSON: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _load_json_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
     if len(payload) > max_bytes:
         raise RejectedError(
@@ -187,7 +192,7 @@ def _load_json_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise RejectedError(RejectReason.NOT_JSON, f"payload is not UTF-8: {exc.reason}") from None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = _JSON.decode(text)
     except RecursionError:
         raise RejectedError(RejectReason.NOT_JSON, "payload nests too deeply") from None
     except ValueError as exc:
@@ -226,7 +231,7 @@ def parse_timestamp(
             text = value.strip()
             if not text or len(text) > 64:
                 raise ValueError("empty or too long")
-            if re.fullmatch(r"\d+(\.\d+)?", text):
+            if _EPOCH_TEXT.fullmatch(text):
                 parsed = _from_epoch(float(text))
             else:
                 parsed = datetime.fromisoformat(text)

@@ -27,6 +27,7 @@ Python's ``int / int`` is correctly rounded, so these expressions are exactly th
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -120,7 +121,7 @@ class RuuviReading:
 
 def format_mac(raw: bytes) -> str:
     """Six bytes as upper-case ``AA:BB:CC:DD:EE:FF``."""
-    return ":".join(f"{b:02X}" for b in raw)
+    return raw.hex(":").upper()
 
 
 def parse_mac(mac: str) -> bytes:
@@ -138,7 +139,7 @@ _ASCII_WHITESPACE: Final = " \t\r\n\v\f"
 
 
 def _is_hex(text: str) -> bool:
-    return all(c in _HEX_DIGITS for c in text)
+    return _HEX_DIGITS.issuperset(text)
 
 
 def parse_hex(text: str) -> bytes:
@@ -156,12 +157,8 @@ def parse_hex(text: str) -> bytes:
     return bytes.fromhex(stripped)
 
 
-def _i16(data: bytes, offset: int) -> int:
-    return int.from_bytes(data[offset : offset + 2], "big", signed=True)
-
-
-def _u16(data: bytes, offset: int) -> int:
-    return int.from_bytes(data[offset : offset + 2], "big")
+# format, temperature, humidity, pressure, acceleration x/y/z, power, movement, sequence, MAC
+_LAYOUT: Final = struct.Struct(">BhHHhhhHBH6s")
 
 
 def decode(payload: bytes) -> RuuviReading:
@@ -178,18 +175,9 @@ def decode(payload: bytes) -> RuuviReading:
             ErrorKind.WRONG_LENGTH,
             f"wrong length: a Format 5 payload has {PAYLOAD_LENGTH} bytes, got {len(payload)}",
         )
-    t = _i16(payload, 1)
-    h = _u16(payload, 3)
-    p = _u16(payload, 5)
-    ax = _i16(payload, 7)
-    ay = _i16(payload, 9)
-    az = _i16(payload, 11)
-    power = _u16(payload, 13)
+    _, t, h, p, ax, ay, az, power, movement, sequence, mac = _LAYOUT.unpack(payload)
     battery_raw = power >> 5
     tx_raw = power & 0x1F
-    movement = payload[15]
-    sequence = _u16(payload, 16)
-    mac = payload[18:24]
     return RuuviReading(
         data_format=DATA_FORMAT,
         temperature=None if t == _TEMPERATURE_NA else t * 5 / 1000,
