@@ -7,6 +7,9 @@
    Kafka (acks=all, RF 3) confirmed all 9 N records.
 3. Latency: a steady rate well below capacity; p50/p99 of the adapter's own histogram of the time
    from receiving a message to acknowledging it after Kafka confirmed its records.
+4. Where the CPU goes: the paho subscriber's CPU per message in step 1, and the adapter's own
+   stages run in this process on the same messages without MQTT (parse and validate, records,
+   Avro, then the whole Adapter.handle() with a real producer until Kafka confirmed everything).
 """
 
 from __future__ import annotations
@@ -23,12 +26,25 @@ import threading
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from bench.common import create_topic, delete_topic, stack
+from iot_pipeline.adapter.service import (
+    Adapter,
+    AdapterMetrics,
+    Incoming,
+    build_options,
+    drain,
+    records_encoder,
+)
+from iot_pipeline.adapter.transform import reading_records
+from iot_pipeline.adapter.validation import TagReading, parse_message
+from iot_pipeline.config import load_settings
 from iot_pipeline.ruuvi import RuuviReading, encode_hex
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,9 +112,10 @@ def _publish_lines(port: int, topic: str, lines: Path) -> None:
         )
 
 
-def reference_rate(port: int, lines: Path, count: int) -> tuple[float, int]:
+def reference_rate(port: int, lines: Path, count: int) -> tuple[float, int, float]:
     """mosquitto_pub -> Mosquitto -> paho subscriber (QoS 1, MQTT 5 with the adapter's Receive
-    Maximum): messages/s up to the last message received, and how many arrived."""
+    Maximum): messages/s up to the last message received, how many arrived, and the CPU seconds
+    this process (the subscriber) spent."""
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
@@ -126,13 +143,89 @@ def reference_rate(port: int, lines: Path, count: int) -> tuple[float, int]:
     client.loop_start()
     subscribed.wait(10)
     started = time.monotonic()
+    cpu_started = time.process_time()
     _publish_lines(port, topic, lines)
     while received < count and time.monotonic() - last < 5:
         time.sleep(0.1)
+    cpu = time.process_time() - cpu_started
     elapsed = max(last - started, 1e-9)
     client.disconnect()
     client.loop_stop()
-    return received / elapsed, received
+    return received / elapsed, received, cpu
+
+
+def cost_breakdown(cfg: Any, topic: str, dlq: str, count: int = 5000) -> dict[str, float]:
+    """CPU microseconds per message of the adapter's stages, in this process, no MQTT: the same
+    code and settings as the service, the whole handle() with a real producer (acks=all) until
+    Kafka has confirmed every record and the message is acknowledged."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from prometheus_client import CollectorRegistry
+
+    from iot_pipeline.kafka.producer import AvroProducer
+    from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
+
+    settings = load_settings(
+        kafka_bootstrap_servers=cfg.kafka_bootstrap,
+        schema_registry_url=cfg.registry_url,
+        kafka_topic_name=topic,
+        kafka_dlq_topic_name=dlq,
+    )
+    options = build_options(settings)
+    schema_str = load_schema(READING_SCHEMA_FILE)
+    producer = AvroProducer.create(
+        settings,
+        SchemaRegistryClient({"url": settings.schema_registry_url}),
+        schema_str,
+        topic,
+        client_id="bench-adapter-stages",
+        extra_config={"linger.ms": settings.adapter_kafka_linger_ms},
+    )
+    encode = records_encoder(producer.serialize, schema_str)
+    now = datetime.now(UTC)
+    messages = [
+        Incoming("bench/ruuvitag/data", _message(i).encode(), i % 65535 + 1, 1, now, 0.0)
+        for i in range(count)
+    ]
+
+    def per_message(started: float) -> float:
+        return (time.process_time() - started) / count * 1e6
+
+    started = time.process_time()
+    readings = [parse_message(m.topic, m.payload, m.received_at, options.limits) for m in messages]
+    parse = per_message(started)
+    assert all(isinstance(r, TagReading) for r in readings)
+    started = time.process_time()
+    grouped = [reading_records(r, options.thresholds, options.battery) for r in readings]  # type: ignore[arg-type]
+    records = per_message(started)
+    started = time.process_time()
+    for group in grouped:
+        encode(group)
+    avro = per_message(started)
+
+    acknowledged = 0
+
+    def acknowledge(_mid: int, _qos: int) -> None:
+        nonlocal acknowledged
+        acknowledged += 1
+
+    adapter = Adapter(
+        producer,
+        dlq,
+        acknowledge,
+        options,
+        AdapterMetrics(CollectorRegistry()),
+        encode_records=encode,
+    )
+    # Unique (tag, sequence) per message, so the duplicate filter lets every one through.
+    messages = [m._replace(payload=_message(count + i).encode()) for i, m in enumerate(messages)]
+    started = time.process_time()
+    for message in messages:
+        adapter.handle(message)
+        producer.poll(0)
+    drain(adapter, producer, timeout=60)
+    whole = per_message(started)
+    assert acknowledged == count, f"{acknowledged} of {count} acknowledged"
+    return {"parse": parse, "records": records, "avro": avro, "whole": whole}
 
 
 class _Adapter:
@@ -180,7 +273,14 @@ class _Adapter:
             time.sleep(0.1)
         return False
 
+    def wait_connected(self) -> bool:
+        connected = self.wait(lambda m: m.get("mqtt_adapter_mqtt_connected") == 1.0, 120)
+        time.sleep(1.0)  # the subscription follows the connection: give the SUBACK a moment
+        return connected
+
     def stop(self) -> None:
+        if self._log.closed:
+            return
         with contextlib.suppress(Exception):
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(60)
@@ -221,6 +321,58 @@ def percentile(
     return lower_le
 
 
+@dataclass
+class Drained:
+    handled: int
+    elapsed: float
+    published: float
+    before: list[dict[str, float]]
+    after: list[dict[str, float]]
+    cpu: list[float | None]
+
+    @property
+    def rate(self) -> float:
+        return self.handled / self.elapsed
+
+    @property
+    def per_adapter(self) -> list[float]:
+        key = "mqtt_adapter_messages_received_total"
+        pairs = zip(self.before, self.after, strict=True)
+        return [a.get(key, 0.0) - b.get(key, 0.0) for b, a in pairs]
+
+
+def drain_rate(adapters: list[_Adapter], port: int, topic: str, lines: Path) -> Drained | None:
+    """Publish ``lines`` to ``topic`` and wait until the adapters handled and acknowledged all
+    of them (or nothing moved for 15 s: the broker dropped some, reported by the caller)."""
+    key = "mqtt_adapter_messages_received_total"
+    before = [a.metrics() for a in adapters]
+    cpu_before = [a.cpu_seconds() for a in adapters]
+    base = sum(m.get(key, 0.0) for m in before)
+    started = time.monotonic()
+    _publish_lines(port, topic, lines)
+    published = time.monotonic() - started
+    last_count, last_change = -1.0, time.monotonic()
+    while True:
+        after = [a.metrics() for a in adapters]
+        count = sum(m.get(key, 0.0) for m in after) - base
+        idle = all(m.get("mqtt_adapter_pending_messages", 1) == 0 for m in after)
+        if count != last_count:
+            last_count, last_change = count, time.monotonic()
+        if (count >= MESSAGES and idle) or (idle and time.monotonic() - last_change > 15):
+            break
+        if time.monotonic() - started > 600 or any(a.proc.poll() is not None for a in adapters):
+            print("the adapter did not finish within 600 s", file=sys.stderr)
+            return None
+        # Not faster: each scrape costs the adapter a few ms of its one core.
+        time.sleep(0.25)
+    elapsed = (time.monotonic() if count >= MESSAGES else last_change) - started
+    cpu = [
+        None if b is None or a is None else a - b
+        for b, a in zip(cpu_before, [x.cpu_seconds() for x in adapters], strict=True)
+    ]
+    return Drained(int(last_count), elapsed, published, before, after, cpu)
+
+
 def run() -> int:
     cfg = stack()
     port = cfg.mqtt_port
@@ -244,59 +396,42 @@ def run() -> int:
             "ADAPTER_MQTT_CLIENT_ID": f"bench-adapter-{suffix}",
             "ADAPTER_METRICS_PORT": str(_free_port()),
             "LOG_LEVEL": "WARNING",
+            # The broker forgets the bench's sessions a minute after the run.
+            "ADAPTER_MQTT_SESSION_EXPIRY_SEC": "60",
         }
     )
     lines = workdir / "messages.jsonl"
     lines.write_text("".join(_message(i) + "\n" for i in range(MESSAGES)))
     adapter = _Adapter(env, workdir / "adapter.log")
+    extra: list[_Adapter] = []
     try:
-        ref, arrived = reference_rate(port, lines, MESSAGES)
+        ref, arrived, ref_cpu = reference_rate(port, lines, MESSAGES)
         print(
             f"reference: mosquitto_pub -> Mosquitto -> paho subscriber, QoS 1: {ref:,.0f} msg/s "
-            f"({arrived:,} of {MESSAGES:,} arrived)"
+            f"({arrived:,} of {MESSAGES:,} arrived; paho used {ref_cpu / arrived * 1e6:,.0f} us "
+            "of CPU per message)"
         )
 
-        if not adapter.wait(lambda m: m.get("mqtt_adapter_mqtt_connected") == 1.0, 120):
+        if not adapter.wait_connected():
             print("the adapter did not connect to MQTT", file=sys.stderr)
             return 1
-        time.sleep(1.0)
-        before = adapter.metrics()
-        cpu_before = adapter.cpu_seconds()
-        started = time.monotonic()
-        _publish_lines(port, data_topic, lines)
-        published = time.monotonic() - started
-        base = before.get("mqtt_adapter_messages_received_total", 0.0)
-        # Done when every message is handled and acknowledged, or when nothing has moved for
-        # 15 s (the broker dropped some: reported below rather than waited for).
-        last_count, last_change = -1.0, time.monotonic()
-        while True:
-            after = adapter.metrics()
-            count = after.get("mqtt_adapter_messages_received_total", 0.0) - base
-            idle = after.get("mqtt_adapter_pending_messages", 1) == 0
-            if count != last_count:
-                last_count, last_change = count, time.monotonic()
-            if (count >= MESSAGES and idle) or (idle and time.monotonic() - last_change > 15):
-                break
-            if time.monotonic() - started > 600 or adapter.proc.poll() is not None:
-                print("the adapter did not finish within 600 s", file=sys.stderr)
-                return 1
-            # Not faster: each scrape costs the adapter a few ms of its one core.
-            time.sleep(0.25)
-        elapsed = (time.monotonic() if count >= MESSAGES else last_change) - started
-        cpu_after = adapter.cpu_seconds()
-        handled = int(last_count)
-        if handled < MESSAGES:
+        drained = drain_rate([adapter], port, data_topic, lines)
+        if drained is None:
+            return 1
+        rate = drained.rate
+        before, after = drained.before[0], drained.after[0]
+        if drained.handled < MESSAGES:
             print(
-                f"WARNING: Mosquitto delivered only {handled:,} of {MESSAGES:,} accepted messages "
-                "to the adapter (see 'Outgoing messages are being dropped' in its log)"
+                f"WARNING: Mosquitto delivered only {drained.handled:,} of {MESSAGES:,} accepted "
+                "messages to the adapter (see 'Outgoing messages are being dropped' in its log)"
             )
-        rate = handled / elapsed
         records = after.get("mqtt_adapter_records_published_total", 0) - before.get(
             "mqtt_adapter_records_published_total", 0
         )
         print(
-            f"adapter: {handled:,} RuuviTag messages ({records:,.0f} Avro records, acks=all, "
-            f"RF 3) in {elapsed:.1f}s = {rate:,.0f} msg/s (published in {published:.1f}s)"
+            f"adapter: {drained.handled:,} RuuviTag messages ({records:,.0f} Avro records, "
+            f"acks=all, RF 3) in {drained.elapsed:.1f}s = {rate:,.0f} msg/s (published in "
+            f"{drained.published:.1f}s)"
         )
         name = "mqtt_adapter_ack_latency_seconds"
         full_p50 = percentile(_histogram(before, name), _histogram(after, name), 0.5)
@@ -306,16 +441,31 @@ def run() -> int:
             f"p99 {full_p99 * 1000:.1f} ms (queueing included)"
         )
         print(f"adapter vs MQTT alone: {rate / ref:.0%} of the paho subscriber's rate")
-        if cpu_before is not None and cpu_after is not None and handled:
-            cpu = cpu_after - cpu_before
+        cpu = drained.cpu[0]
+        if cpu is not None and drained.handled:
             print(
-                f"  adapter process CPU: {cpu / handled * 1e6:,.0f} us per message, "
-                f"{cpu / elapsed:.0%} of one core while draining (the rest of the machine: "
-                f"Kafka, Mosquitto, the publisher); one core to itself would move about "
-                f"{handled / cpu:,.0f} msg/s"
+                f"  adapter process CPU: {cpu / drained.handled * 1e6:,.0f} us per message, "
+                f"{cpu / drained.elapsed:.0%} of one core while draining (the rest of the "
+                f"machine: Kafka, Mosquitto, the publisher); one core to itself would move about "
+                f"{drained.handled / cpu:,.0f} msg/s"
             )
         verdict = "meets" if rate >= TARGET else "BELOW"
         print(f"adapter: {rate:,.0f} msg/s {verdict} the {TARGET:,.0f} msg/s target")
+
+        stages = cost_breakdown(cfg, topic, dlq)
+        rest = stages["whole"] - stages["parse"] - stages["records"] - stages["avro"]
+        print(
+            f"  the adapter's work per message without MQTT (CPU, this process): parse and "
+            f"validate {stages['parse']:.0f} us + records {stages['records']:.0f} us + Avro "
+            f"{stages['avro']:.0f} us (each measured alone) + the rest of handle() and the "
+            f"confirmations: nine produce() calls, nine delivery callbacks, the acknowledgement, "
+            f"metrics {rest:.0f} us = {stages['whole']:.0f} us"
+        )
+        print(
+            f"  paho's receive ({ref_cpu / arrived * 1e6:,.0f} us) + that work "
+            f"({stages['whole']:.0f} us) = {ref_cpu / arrived * 1e6 + stages['whole']:,.0f} us "
+            "a message on one Python thread"
+        )
 
         # Latency at a steady rate well below capacity.
         before = adapter.metrics()
@@ -349,9 +499,39 @@ def run() -> int:
             f"  at {LATENCY_RATE:.0f} msg/s for {LATENCY_SECONDS:.0f}s, added latency (receive -> "
             f"Kafka-confirmed ack): p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
         )
+        adapter.stop()
+
+        # Scaling out: two processes splitting one MQTT 5 shared subscription.
+        shared_topic = f"{prefix}/shared/ruuvitag/data"
+        pair = [
+            _Adapter(
+                {
+                    **env,
+                    "ADAPTER_MQTT_TOPICS": f"$share/{prefix}/{shared_topic}",
+                    "ADAPTER_MQTT_CLIENT_ID": f"bench-adapter-{suffix}-{n}",
+                    "ADAPTER_METRICS_PORT": str(_free_port()),
+                },
+                workdir / f"adapter-{n}.log",
+            )
+            for n in (1, 2)
+        ]
+        extra.extend(pair)
+        if not all(a.wait_connected() for a in pair):
+            print("the shared-subscription adapters did not connect", file=sys.stderr)
+            return 1
+        shared = drain_rate(pair, port, shared_topic, lines)
+        if shared is None:
+            return 1
+        split = " + ".join(f"{n:,.0f}" for n in shared.per_adapter)
+        print(
+            f"two adapter processes on a shared subscription: {shared.rate:,.0f} msg/s "
+            f"({split} messages; {shared.rate / rate:.2f}x one process on this 2-core machine)"
+        )
         return 0
     finally:
         adapter.stop()
+        for other in extra:
+            other.stop()
         for name in (topic, dlq, f"{topic}-alerts"):
             with contextlib.suppress(Exception):
                 delete_topic(cfg.kafka_bootstrap, name)
