@@ -88,7 +88,7 @@ def test_mosquitto_restart_loses_no_accepted_reading(adapter_env, start_adapter)
             adapter,
         )
         broker.start()
-        adapter.wait_connected()  # paho reconnects with backoff and resumes the session
+        adapter.wait_connected()  # reconnected with backoff, the session resumed
 
         # 2. Readings queued for the adapter's session while it is stopped survive a restart.
         assert adapter.stop() == 0
@@ -109,6 +109,40 @@ def test_mosquitto_restart_loses_no_accepted_reading(adapter_env, start_adapter)
         missing = expected - keys_of(records)
         assert not missing, f"{len(missing)} accepted readings lost, e.g. {sorted(missing)[:5]}"
         assert again.stop() == 0
+    finally:
+        broker.close()
+
+
+def test_adapter_started_before_mosquitto_connects_once_it_is_up(
+    adapter_env, start_adapter
+) -> None:
+    tag = "C0:FF:EE:00:30:01"
+    broker = PrivateBroker()  # not started yet: nothing listens on its port
+    try:
+        env = dataclasses.replace(adapter_env, mqtt_port=broker.port)
+        adapter = start_adapter(env)
+        wait_for(
+            lambda: adapter.metrics().get("mqtt_adapter_mqtt_connected") == 0.0,
+            90,
+            "the adapter to serve its metrics while the broker is down",
+            adapter,
+        )
+        time.sleep(3)  # a few refused attempts
+        assert adapter.alive()
+        assert "cannot connect to MQTT" in adapter.text()
+        broker.start()
+        adapter.wait_connected(timeout=60)  # backoff is capped well below that
+        publisher = Publisher(broker.port)
+        for seq in range(100):
+            publisher.publish(env.data_topic, temperature_only(tag, seq))
+        publisher.wait_all()
+        publisher.close()
+        expected = _expected_keys(tag, range(100))
+        records = read_records(
+            env.settings, env.topic, len(expected), timeout=120, done=_covers(expected)
+        )
+        assert keys_of(records) == expected
+        assert adapter.stop() == 0
     finally:
         broker.close()
 
