@@ -8,7 +8,6 @@ acknowledges MQTT messages there), and the metrics count every outcome either wa
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -161,20 +160,13 @@ class AvroProducer:
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         """Enqueue bytes as they are; waits (serving callbacks) while the local queue is full."""
-        started = time.monotonic()
-        children = None if self._metrics is None else self._metrics.for_topic(topic)
+        report: DeliveryCallback
+        if on_delivery is None:
+            report = self._report  # no closure per record on the common path
+        else:
 
-        def report(error: KafkaError | None, message: Message) -> None:
-            if children is not None:
-                delivered, failed, latency = children
-                if error is None:
-                    delivered.inc()
-                    latency.observe(time.monotonic() - started)
-                else:
-                    failed.inc()
-            if error is not None:
-                logger.error("delivery to {} failed: {}", topic, error)
-            if on_delivery is not None:
+            def report(error: KafkaError | None, message: Message) -> None:
+                self._report(error, message)
                 on_delivery(error, message)
 
         while True:
@@ -189,6 +181,20 @@ class AvroProducer:
                     self._metrics.buffer_full.inc()
                 self._producer.poll(0.05)
         self._producer.poll(0)
+
+    def _report(self, error: KafkaError | None, message: Message) -> None:
+        """Count one record's outcome; its latency is librdkafka's, produce() to broker ack."""
+        if self._metrics is not None:
+            delivered, failed, latency = self._metrics.for_topic(message.topic() or "")
+            if error is None:
+                delivered.inc()
+                seconds = message.latency()
+                if seconds is not None:
+                    latency.observe(seconds)
+            else:
+                failed.inc()
+        if error is not None:
+            logger.error("delivery to {} failed: {}", message.topic(), error)
 
     def enqueue(
         self,

@@ -3,8 +3,9 @@
 Serializing through ``AvroSerializer`` costs about as much as everything else the adapter or the
 simulator does per reading together (measured ~35-100 us a record on this project's 2-core
 machine), and the adapter's nine records of one reading share most of their fields. This encoder
-writes the same bytes as fastavro/``AvroSerializer`` for the iot_sensor_reading schema, encoding
-the fields consecutive records share only once. :func:`verified_encoder` uses it only when the
+writes the same bytes as fastavro/``AvroSerializer`` for the iot_sensor_reading schema;
+:meth:`ReadingEncoder.encode_group` encodes the fields a group of records shares only once.
+:func:`verified_encoder` and :func:`verified_reading_encoder` use it only when the
 registered schema has exactly the field layout it knows (:func:`supports`) and its output equals
 ``AvroSerializer``'s on sample records (which also fetches the schema id); otherwise the caller
 keeps ``AvroSerializer``. Unit tests compare it with fastavro byte for byte on generated records.
@@ -144,28 +145,6 @@ class ReadingEncoder:
             raise ValueError("header must be the Confluent magic byte and a 4-byte schema id")
         self.header = header
         self._strings: dict[str, bytes] = {}
-        self._shared_key: tuple[Any, ...] | None = None
-        self._shared: tuple[bytes, bytes, bytes] = (b"", b"", b"")
-
-    def _shared_parts(self, record: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
-        metadata = record["metadata"]
-        key = (
-            record["timestamp"],
-            record["location"],
-            record["battery_level"],
-            record["signal_strength"],
-            record["firmware_version"],
-            tuple(metadata.items()),
-            record["tag_mac"],
-            record["gateway_id"],
-            record["rssi"],
-            record["measurement_sequence"],
-        )
-        if key == self._shared_key:
-            return self._shared
-        self._shared_key = key
-        self._shared = self._encode_shared(record)
-        return self._shared
 
     def _encode_shared(self, shared: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
         """The encodings of the SHARED_FIELDS: timestamp, the fields between unit and
@@ -200,7 +179,7 @@ class ReadingEncoder:
         return encoded
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
-        timestamp, middle, tail = self._shared_parts(record)
+        timestamp, middle, tail = self._encode_shared(record)
         cached = self._cached
         return b"".join(
             (
