@@ -178,7 +178,6 @@ def cost_breakdown(cfg: Any, topic: str, dlq: str, count: int = 5000) -> dict[st
         schema_str,
         topic,
         client_id="bench-adapter-stages",
-        extra_config={"linger.ms": settings.adapter_kafka_linger_ms},
     )
     encode = records_encoder(producer.serialize, schema_str)
     now = datetime.now(UTC)

@@ -733,7 +733,6 @@ def main() -> int:
             "queue.buffering.max.messages": max(
                 200_000, RECORDS_PER_MESSAGE * settings.adapter_mqtt_receive_maximum
             ),
-            "linger.ms": settings.adapter_kafka_linger_ms,
         },
     )
     encode_records = records_encoder(producer.serialize, schema_str)
