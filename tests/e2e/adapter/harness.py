@@ -324,9 +324,10 @@ def temperature_only(mac: str, sequence: int, value: float = 21.5) -> dict[str, 
 class PrivateBroker:
     """A Mosquitto of the test's own, from the project's mosquitto.conf (as devstack adapts it),
     on a free loopback port, with its own persistence directory: it can be restarted without
-    touching the shared stack."""
+    touching the shared stack. ``extra_conf`` is appended (options after the listener line apply
+    to that listener, e.g. TLS certificates)."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_conf: str = "") -> None:
         self.port = free_port()
         self.base = Path(tempfile.mkdtemp(prefix="e2e-mosquitto-"))
         self.base.chmod(0o755)
@@ -338,7 +339,7 @@ class PrivateBroker:
                 os.chown(self.data, user.pw_uid, user.pw_gid)
         self.conf = self.base / "mosquitto.conf"
         self.conf.write_text(
-            mosquitto_native_conf(MOSQUITTO_CONF.read_text(), self.port, self.data)
+            mosquitto_native_conf(MOSQUITTO_CONF.read_text(), self.port, self.data) + extra_conf
         )
         self.log = self.base / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
