@@ -169,17 +169,7 @@ class AvroProducer:
                 self._report(error, message)
                 on_delivery(error, message)
 
-        while True:
-            try:
-                self._producer.produce(
-                    topic, value=value, key=key, headers=headers, on_delivery=report
-                )
-                break
-            except BufferError:
-                # Back-pressure: the local queue is full until the brokers catch up.
-                if self._metrics is not None:
-                    self._metrics.buffer_full.inc()
-                self._producer.poll(0.05)
+        self.enqueue(topic, key, value, report, headers)
         self._producer.poll(0)
 
     def _report(self, error: KafkaError | None, message: Message) -> None:
@@ -204,9 +194,10 @@ class AvroProducer:
         on_delivery: DeliveryCallback,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
-        """produce_raw() without its per-record work: no poll(), no callback wrapper, no producer
-        metrics. For a caller that serves poll() itself and counts outcomes in ``on_delivery``
-        (the adapter: nine records per MQTT message). Waits while the local queue is full."""
+        """Enqueue with the caller's callback as it is: no poll() and no delivery metrics (a
+        full queue is still counted). For a caller that serves poll() itself and counts outcomes
+        in ``on_delivery`` (the adapter: nine records per MQTT message); produce_raw() is built
+        on it. Waits, serving callbacks, while the local queue is full."""
         while True:
             try:
                 self._producer.produce(
@@ -214,6 +205,7 @@ class AvroProducer:
                 )
                 return
             except BufferError:
+                # Back-pressure: the local queue is full until the brokers catch up.
                 if self._metrics is not None:
                     self._metrics.buffer_full.inc()
                 self._producer.poll(0.05)
