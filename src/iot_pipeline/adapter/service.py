@@ -187,7 +187,7 @@ class AdapterOptions:
 class _Pending:
     """One MQTT message (plus duplicates riding on it) awaiting its Kafka confirmations."""
 
-    __slots__ = ("acks", "dedup_key", "received_mono", "records", "remaining")
+    __slots__ = ("acks", "dedup_key", "received_mono", "records", "remaining", "report")
 
     def __init__(
         self,
@@ -195,12 +195,16 @@ class _Pending:
         remaining: int,
         dedup_key: tuple[str, int] | None,
         records: int,
+        report: Callable[[_Pending, Any, Any], None],
     ) -> None:
         self.acks = [(message.mid, message.qos)]
         self.remaining = remaining
         self.received_mono = message.received_mono
         self.dedup_key = dedup_key
         self.records = records
+        # The delivery callback of every record made from this message: one object per
+        # message, not per record (the record itself comes back in the report).
+        self.report = partial(report, self)
 
 
 @dataclass(slots=True)
@@ -297,12 +301,11 @@ class Adapter:
         if not values:  # every value "not available": nothing to store
             self._acknowledge(message.mid, message.qos)
             return
-        pending = _Pending(message, len(values), dedup_key, len(values))
+        pending = _Pending(message, len(values), dedup_key, len(values), self._delivery_report)
         self._track(pending)
         topic = self._sink.topic
-        on_delivery = partial(self._delivery_report, pending)
         for sensor, value in zip(records.sensors, values, strict=True):
-            self._send(topic, sensor.device_id.encode(), value, None, pending, on_delivery)
+            self._send(topic, sensor.device_id.encode(), value, None, pending)
 
     def _dead_letter(self, message: Incoming, reason: str, text: str) -> None:
         self._metrics.dead_letters.labels(reason).inc()
@@ -319,11 +322,9 @@ class Adapter:
             ("received_at", message.received_at.isoformat().encode()),
             ("source", SERVICE_NAME.encode()),
         ]
-        pending = _Pending(message, 1, None, 0)
+        pending = _Pending(message, 1, None, 0, self._delivery_report)
         self._track(pending)
-        on_delivery = partial(self._delivery_report, pending)
-        key = message.topic.encode()
-        self._send(self._dlq_topic, key, message.payload, headers, pending, on_delivery)
+        self._send(self._dlq_topic, message.topic.encode(), message.payload, headers, pending)
 
     def _track(self, pending: _Pending) -> None:
         self._in_flight += 1
@@ -341,16 +342,15 @@ class Adapter:
         value: bytes | None,
         headers: list[tuple[str, bytes]] | None,
         pending: _Pending,
-        on_delivery: Callable[[Any, Any], None],
     ) -> None:
         try:
-            self._sink.enqueue(topic, key, value, on_delivery, headers)
+            self._sink.enqueue(topic, key, value, pending.report, headers)
         except Exception as exc:  # e.g. KafkaException from produce(): retry like a failure
             self._failed(topic, key, value, headers, pending, exc)
 
     def _delivery_report(self, pending: _Pending, error: Any, message: Any) -> None:
-        """Kafka's verdict on one record of ``pending`` (one callback object per pending
-        message, not per record: the record to retry comes back in ``message``)."""
+        """Kafka's verdict on one record of ``pending``; the record to retry comes back in
+        ``message``."""
         if error is None:
             self._delivered(pending)
         else:
@@ -395,8 +395,7 @@ class Adapter:
         retried = 0
         while self._retries and self._retries[0].due <= now:
             item = self._retries.popleft()
-            on_delivery = partial(self._delivery_report, item.pending)
-            self._send(item.topic, item.key, item.value, item.headers, item.pending, on_delivery)
+            self._send(item.topic, item.key, item.value, item.headers, item.pending)
             retried += 1
         return retried
 
