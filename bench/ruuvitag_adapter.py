@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from bench.common import create_topic, delete_topic, stack
+from devstack.pipeline import metric_samples
 from iot_pipeline.adapter.service import (
     Adapter,
     AdapterMetrics,
@@ -251,16 +251,9 @@ class _Adapter:
 
     def metrics(self) -> dict[str, float]:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
-                body = r.read().decode()
+            return metric_samples(self.port)
         except OSError:
             return {}
-        out: dict[str, float] = {}
-        for line in body.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                out[name] = float(value)
-        return out
 
     def wait(self, condition, timeout: float) -> bool:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout

@@ -120,6 +120,20 @@ def counter_total(text: str, metric: str) -> float:
     return total
 
 
+def metric_samples(port: int, timeout: float = 5.0) -> dict[str, float]:
+    """A service's /metrics on 127.0.0.1 as {'name{labels}': value}; OSError if it does not
+    answer. (Used by the benchmarks and the end-to-end tests.)"""
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        body = response.read().decode()
+    samples: dict[str, float] = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
 def scrape(port: int) -> str | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1.0) as response:

@@ -16,7 +16,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from devstack.pipeline import metric_samples
 from devstack.services import MOSQUITTO_CONF, mosquitto_native_conf
 from iot_pipeline.config import Settings
 from iot_pipeline.ruuvi import RuuviReading, encode_hex
@@ -112,18 +112,10 @@ class AdapterProcess:
 
     def metrics(self) -> dict[str, float]:
         """The adapter's own metrics (name{labels} -> value); {} while not serving."""
-        url = f"http://127.0.0.1:{self.adapter_env.metrics_port}/metrics"
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                body = response.read().decode()
+            return metric_samples(self.adapter_env.metrics_port)
         except OSError:
             return {}
-        values: dict[str, float] = {}
-        for line in body.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                values[name] = float(value)
-        return values
 
     def wait_connected(self, timeout: float = 90) -> None:
         wait_for(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import socket
 import time
-import urllib.request
 from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from devstack.pipeline import metric_samples
 from tests.e2e.sink.harness import (
     SinkEnv,
     SinkProcess,
@@ -33,13 +33,7 @@ def free_port() -> int:
 
 def scrape(port: int) -> dict[str, float]:
     """The sink's /metrics as {'name{labels}': value}."""
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
-    samples = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
+    return metric_samples(port, timeout=10)
 
 
 def group_caught_up(env: SinkEnv, group: str) -> bool:
