@@ -458,7 +458,6 @@ class MqttSubscriber:
         if settings.mqtt_tls_enabled:
             client.tls_set(ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
         client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
@@ -555,9 +554,6 @@ class MqttSubscriber:
             self._topics,
         )
         client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self._topics])
-
-    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
-        self._next_attempt = time.monotonic() + self._backoff.delay(max(1, self._attempts))
 
     def _on_subscribe(
         self, _client: Any, _userdata: Any, _mid: int, reasons: Any, _props: Any
