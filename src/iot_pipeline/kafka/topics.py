@@ -80,6 +80,7 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec], timeout: float = 3
     """Create missing topics; return the differences found on existing ones (also logged)."""
     existing = admin.list_topics(timeout=timeout).topics
     missing = [spec for spec in specs if spec.name not in existing]
+    created: set[str] = set()
     if missing:
         futures = admin.create_topics(
             [
@@ -91,15 +92,18 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec], timeout: float = 3
         for name, future in futures.items():
             try:
                 future.result()
+                created.add(name)
                 logger.info("created topic {}", name)
             except KafkaException as error:
-                # Another process created it between our list and create: that is fine.
+                # It exists after all: another process created it between our list and create,
+                # or the broker that answered the list had not learnt of it yet (KRaft metadata
+                # reaches brokers a moment apart). Either way it is checked for drift below.
                 if error.args[0].name() != "TOPIC_ALREADY_EXISTS":
                     raise
     # Wait until every topic is usable, so a service can produce right after this returns.
     metadata = _wait_for_leaders(admin, [spec.name for spec in specs], timeout)
     differences: list[str] = []
-    present = [spec for spec in specs if spec not in missing]
+    present = [spec for spec in specs if spec.name not in created]
     if present:
         for spec in present:
             entries = _describe_topic_config(admin, spec.name, timeout)
