@@ -34,14 +34,11 @@ import paho.mqtt.client as mqtt
 
 from bench.common import create_topic, delete_topic, stack
 from devstack.pipeline import metric_samples
-from iot_pipeline.adapter.service import (
-    Adapter,
-    AdapterMetrics,
-    Incoming,
-    build_options,
-    drain,
-    records_encoder,
-)
+from iot_pipeline.adapter.encoding import records_encoder
+from iot_pipeline.adapter.incoming import Incoming
+from iot_pipeline.adapter.options import build_options
+from iot_pipeline.adapter.pipeline import Adapter, AdapterMetrics
+from iot_pipeline.adapter.service import drain
 from iot_pipeline.adapter.transform import reading_records
 from iot_pipeline.adapter.validation import TagReading, parse_message
 from iot_pipeline.config import load_settings
