@@ -74,7 +74,7 @@ class ProducerMetrics:
 def make_avro_serializer(
     client: SchemaRegistryClient, schema_str: str, settings: Settings
 ) -> AvroSerializer:
-    return AvroSerializer(
+    serializer: AvroSerializer = AvroSerializer(
         client,
         schema_str,
         conf={
@@ -82,6 +82,7 @@ def make_avro_serializer(
             "subject.name.strategy": subject_name_strategy(settings.schema_subject_strategy),
         },
     )
+    return serializer
 
 
 class AvroProducer:

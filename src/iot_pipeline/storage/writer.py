@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from contextlib import closing
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from psycopg2 import errors as pg_errors
 from psycopg2.extensions import cursor as PgCursor
@@ -120,7 +121,7 @@ def write_batch(
         return 0
     conn = engine.raw_connection()
     try:
-        with conn.cursor() as cur:
+        with closing(cast(PgCursor, conn.cursor())) as cur:
             inserted = _write(cur, rows, method, table)
         conn.commit()
         return inserted
@@ -142,7 +143,7 @@ def write_rows_one_by_one(
     results: list[Exception | None] = []
     conn = engine.raw_connection()
     try:
-        with conn.cursor() as cur:
+        with closing(cast(PgCursor, conn.cursor())) as cur:
             for row in rows:
                 cur.execute("SAVEPOINT one_row")
                 try:
