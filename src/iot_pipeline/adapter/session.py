@@ -82,7 +82,7 @@ class MqttSession:
 
     def start(self) -> None:
         """Set the connection up; service() connects, and reconnects whenever it is lost."""
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = self._settings.adapter_mqtt_session_expiry_sec
         properties.ReceiveMaximum = self._settings.adapter_mqtt_receive_maximum
         self.client.connect_async(
