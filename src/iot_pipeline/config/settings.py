@@ -216,6 +216,12 @@ class Settings(BaseSettings):
     adapter_battery_full_volts: float = Field(
         3.0, gt=0, description="Battery voltage reported as 100 % battery_level."
     )
+    adapter_derived_values: bool = Field(
+        True,
+        description="Also publish derived records: dew_point (°C) and absolute_humidity (g/m³) "
+        "for every tag with temperature and humidity, air_quality_index (Ruuvi IAQS 0..100) for "
+        "Ruuvi Air (iot_pipeline.ruuvi.derived).",
+    )
 
     # --- PostgreSQL / TimescaleDB ------------------------------------------------------------
     postgres_host: str = Field("127.0.0.1", description="PostgreSQL host.")
