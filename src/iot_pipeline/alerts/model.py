@@ -34,6 +34,7 @@ class Rule(StrEnum):
     SILENCE = "silence"
     LOST_PACKETS = "lost_packets"
     STATISTICAL = "statistical"
+    SUSTAINED_HIGH = "sustained_high"
 
 
 class InvalidReading(ValueError):
