@@ -137,3 +137,18 @@ def check_payload(payload: bytes, data_format: int, length: int, name: str) -> N
             ErrorKind.WRONG_LENGTH,
             f"wrong length: a {name} payload has {length} bytes, got {len(payload)}",
         )
+
+
+def encode_mac(mac: str | None, octets: int) -> bytes:
+    """A MAC (``octets`` bytes, as text) for an encoder; None gives the not-available value
+    (all ones), which given explicitly is refused: pass None instead."""
+    not_available = b"\xff" * octets
+    if mac is None:
+        return not_available
+    raw = parse_short_mac(mac, octets)
+    if raw == not_available:
+        raise RuuviCodecError(
+            ErrorKind.OUT_OF_RANGE,
+            f"mac {format_mac(raw)} is the not-available value; pass None instead",
+        )
+    return raw

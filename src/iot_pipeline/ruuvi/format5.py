@@ -34,9 +34,9 @@ from iot_pipeline.ruuvi.common import (
     ErrorKind,
     RuuviCodecError,
     checked_int,
+    encode_mac,
     format_mac,
     parse_hex,
-    parse_mac,
     scaled,
 )
 
@@ -195,15 +195,7 @@ def encode(reading: RuuviReading) -> bytes:
         lambda v: checked_int("measurement_sequence", v, *MEASUREMENT_SEQUENCE_RANGE),
         _SEQUENCE_NA,
     )
-    if reading.mac is None:
-        mac = _MAC_NA
-    else:
-        mac = parse_mac(reading.mac)
-        if mac == _MAC_NA:
-            raise RuuviCodecError(
-                ErrorKind.OUT_OF_RANGE,
-                "mac FF:FF:FF:FF:FF:FF is the not-available value; pass None instead",
-            )
+    mac = encode_mac(reading.mac, 6)
     return b"".join(
         (
             bytes((DATA_FORMAT,)),

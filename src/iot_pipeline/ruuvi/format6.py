@@ -42,12 +42,12 @@ from iot_pipeline.ruuvi.common import (
     RuuviCodecError,
     check_payload,
     checked_int,
+    encode_mac,
     format_mac,
     integer,
     number,
     optional,
     parse_hex,
-    parse_short_mac,
     round_half_away,
     scaled,
 )
@@ -199,14 +199,7 @@ def encode(reading: Format6Reading) -> bytes:
         255,
     )
     flags = encode_flags(reading.calibration_in_progress, voc, nox)
-    if reading.mac is None:
-        mac = _MAC_NA
-    else:
-        mac = parse_short_mac(reading.mac, 3)
-        if mac == _MAC_NA:
-            raise RuuviCodecError(
-                ErrorKind.OUT_OF_RANGE, "mac FF:FF:FF is the not-available value; pass None"
-            )
+    mac = encode_mac(reading.mac, 3)
     pm25 = encode_pm("pm2_5", reading.pm2_5)
     return _LAYOUT.pack(
         DATA_FORMAT, t, h, p, pm25, co2, voc >> 1, nox >> 1, lux, _RESERVED, seq, flags, mac

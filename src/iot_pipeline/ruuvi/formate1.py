@@ -38,10 +38,10 @@ from iot_pipeline.ruuvi.common import (
     RuuviCodecError,
     check_payload,
     checked_int,
+    encode_mac,
     format_mac,
     optional,
     parse_hex,
-    parse_mac,
     scaled,
 )
 from iot_pipeline.ruuvi.format6 import (
@@ -157,15 +157,7 @@ def encode(reading: FormatE1Reading) -> bytes:
         _U24_NA,
     )
     flags = encode_flags(reading.calibration_in_progress, voc, nox)
-    if reading.mac is None:
-        mac = _MAC_NA
-    else:
-        mac = parse_mac(reading.mac)
-        if mac == _MAC_NA:
-            raise RuuviCodecError(
-                ErrorKind.OUT_OF_RANGE,
-                "mac FF:FF:FF:FF:FF:FF is the not-available value; pass None instead",
-            )
+    mac = encode_mac(reading.mac, 6)
     pms = [
         encode_pm(name, getattr(reading, name)) for name in ("pm1_0", "pm2_5", "pm4_0", "pm10_0")
     ]
