@@ -179,7 +179,7 @@ class AlertEngine:
 
         if (
             reading.measurement_sequence is not None
-            and reading.measurement_sequence < r.SEQ_MODULUS
+            and reading.measurement_sequence < reading.sequence_modulus
             and kind in self.config.lost_packets_kinds
         ):
             self._on_sequence(reading, now_ms, events)
@@ -196,7 +196,7 @@ class AlertEngine:
             )
             return
         tag.last_arrival_ms = max(tag.last_arrival_ms, now_ms)
-        step, lost = r.classify_sequence(self.config, tag.last_seq, seq)
+        step, lost = r.classify_sequence(self.config, tag.last_seq, seq, reading.sequence_modulus)
         if step is r.SeqStep.DUPLICATE:
             return
         tag.last_seq = seq

@@ -16,7 +16,9 @@ from enum import Enum
 from iot_pipeline.alerts.config import KindRules, RulesConfig
 
 # measurement_sequence is a 16-bit field whose 65535 means "not available": the valid values
-# 0..65534 wrap around, so 65534 -> 0 is the next packet.
+# 0..65534 wrap around, so 65534 -> 0 is the next packet. Ruuvi Air: E1's counter is 24 bits
+# (0..16,777,214, 0xFFFFFF "not available"), Format 6's 8 bits (0..255, no sentinel); a reading
+# carries its counter's modulus (model.Reading.sequence_modulus, from the record's data_format).
 SEQ_MODULUS = 65535
 
 
@@ -204,14 +206,17 @@ class SeqStep(Enum):
     RESTART = "restart"  # the tag rebooted (sequence started over) or jumped implausibly
 
 
-def classify_sequence(config: RulesConfig, last_seq: int, seq: int) -> tuple[SeqStep, int]:
-    """Classify ``seq`` after ``last_seq`` on the wrapping 0..65534 counter.
+def classify_sequence(
+    config: RulesConfig, last_seq: int, seq: int, modulus: int = SEQ_MODULUS
+) -> tuple[SeqStep, int]:
+    """Classify ``seq`` after ``last_seq`` on the counter wrapping at ``modulus`` (Format 5:
+    0..65534; E1: 0..16,777,214; Format 6: 0..255).
 
     Returns the step kind and, for ``NEXT``, the number of packets lost in between
     (65534 -> 0 loses none; 65533 -> 2 loses 65534, 0 and 1).
     """
-    delta = (seq - last_seq) % SEQ_MODULUS
-    if delta == 0 or delta >= SEQ_MODULUS - config.seq_reorder_tolerance:
+    delta = (seq - last_seq) % modulus
+    if delta == 0 or delta >= modulus - config.seq_reorder_tolerance:
         return SeqStep.DUPLICATE, 0
     if delta > config.seq_restart_gap:
         return SeqStep.RESTART, 0

@@ -115,3 +115,46 @@ def test_snapshot_keeps_the_window_and_reads_old_snapshots() -> None:
     for device in snap["devices"].values():
         del device["sustained"]
     assert AlertEngine.from_snapshot(RulesConfig(), snap).devices
+
+
+@pytest.mark.parametrize(
+    ("last", "seq", "modulus", "expected"),
+    [
+        (16_777_214, 0, 16_777_215, (r.SeqStep.NEXT, 0)),  # E1 wraps before its sentinel
+        (70_000, 70_003, 16_777_215, (r.SeqStep.NEXT, 2)),  # beyond Format 5's range
+        (255, 0, 256, (r.SeqStep.NEXT, 0)),  # Format 6: 8 bits, no sentinel
+        (250, 3, 256, (r.SeqStep.NEXT, 8)),
+        (3, 250, 256, (r.SeqStep.DUPLICATE, 0)),  # 9 back: a late copy
+    ],
+)
+def test_sequence_counters_of_every_format(last, seq, modulus, expected) -> None:
+    assert r.classify_sequence(RulesConfig(), last, seq, modulus) == expected
+
+
+def test_records_carry_their_counter_s_modulus() -> None:
+    from iot_pipeline.alerts.model import reading_from_record
+
+    base = {"device_id": "d", "device_type": "temperature_sensor", "timestamp": 1, "value": 1.0}
+    for data_format, modulus in (("225", 16_777_215), ("6", 256), ("5", 65535), (None, 65535)):
+        record = {**base, "metadata": {} if data_format is None else {"data_format": data_format}}
+        assert reading_from_record(record).sequence_modulus == modulus
+
+
+def test_e1_tag_losses_are_counted_beyond_16_bits() -> None:
+    eng = AlertEngine(RulesConfig(kinds={}, default_kind=KindRules(statistical=False)))
+    events = []
+    seq = 100_000
+    for i in range(60):
+        seq += 1 if i % 2 else 2  # every other packet loses one
+        reading = Reading(
+            "tag_temperature",
+            "temperature_sensor",
+            i * 5000,
+            21 + i / 10,
+            "°C",
+            "AA",
+            seq,
+            16_777_215,
+        )
+        events += eng.on_reading(reading, i * 5000)
+    assert [(e.event_type, e.rule) for e in events] == [(FIRED, Rule.LOST_PACKETS)]
