@@ -70,6 +70,8 @@ class DeviceState:
     repeat_count: int
     rate_points: deque[tuple[int, float]]
     stat_window: deque[float]
+    # Sustained rule: [minute start ms, sum, count] of the readings in the kind's window.
+    sustained: deque[list[float]] = field(default_factory=deque)
 
 
 @dataclass(slots=True)
@@ -144,6 +146,13 @@ class AlertEngine:
 
         apply(Rule.THRESHOLD_HIGH, r.check_high(rules, value), rules.threshold_severity)
         apply(Rule.THRESHOLD_LOW, r.check_low(rules, value), rules.threshold_severity)
+        if rules.sustained_high is not None:
+            r.add_to_window(state.sustained, ts, value, rules.sustained_window_ms)
+            apply(
+                Rule.SUSTAINED_HIGH,
+                r.check_sustained(rules, state.sustained, ts),
+                rules.sustained_severity,
+            )
 
         points = state.rate_points
         points.append((ts, value))
@@ -170,7 +179,7 @@ class AlertEngine:
 
         if (
             reading.measurement_sequence is not None
-            and reading.measurement_sequence < r.SEQ_MODULUS
+            and reading.measurement_sequence < reading.sequence_modulus
             and kind in self.config.lost_packets_kinds
         ):
             self._on_sequence(reading, now_ms, events)
@@ -187,7 +196,7 @@ class AlertEngine:
             )
             return
         tag.last_arrival_ms = max(tag.last_arrival_ms, now_ms)
-        step, lost = r.classify_sequence(self.config, tag.last_seq, seq)
+        step, lost = r.classify_sequence(self.config, tag.last_seq, seq, reading.sequence_modulus)
         if step is r.SeqStep.DUPLICATE:
             return
         tag.last_seq = seq
@@ -356,6 +365,7 @@ class AlertEngine:
                     "repeat_count": s.repeat_count,
                     "rate_points": [list(p) for p in s.rate_points],
                     "stat_window": list(s.stat_window),
+                    "sustained": [list(b) for b in s.sustained],
                 }
                 for d, s in self.devices.items()
             },
@@ -408,6 +418,8 @@ class AlertEngine:
                     maxlen=config.rate_max_points,
                 ),
                 stat_window=deque(s["stat_window"], maxlen=config.zscore_window),
+                # absent in snapshots taken before the sustained rule existed
+                sustained=deque(list(b) for b in s.get("sustained", [])),
             )
         for t, s in data["tags"].items():
             engine.tags[t] = TagState(
@@ -439,6 +451,9 @@ def describe(alert: OpenAlert, kind: EventType, value: float | None) -> str:
         Rule.STUCK: f"value {_fmt(value)} repeated {_fmt(alert.threshold)} times",
         Rule.SILENCE: f"no reading for {_fmt(value)} s, timeout {_fmt(alert.threshold)} s",
         Rule.LOST_PACKETS: f"loss rate {_fmt(value)}, limit {_fmt(alert.threshold)}",
+        Rule.SUSTAINED_HIGH: (
+            f"mean {_fmt(value)} {alert.unit} over the window above {_fmt(alert.threshold)}"
+        ),
         Rule.STATISTICAL: (
             f"value {_fmt(value)} outside band [{_fmt(alert.band_low)}, {_fmt(alert.band_high)}]"
         ),
