@@ -50,11 +50,19 @@ EMULATOR = "esp32/ruuvitag_gateway/host/build/ruuvi-gateway-emulator"
 # The simulator feeds Kafka directly. RuuviTag traffic reaches the adapter over MQTT from a second
 # simulator in `ruuvi` mode, or, with PIPELINE_RUUVI_SOURCE=emulator, from the firmware's own core
 # compiled for this machine (`make firmware-host` builds it), so the firmware's code runs live.
+# Its tags: two RuuviTags in Format 5, one on legacy Format 3, and Ruuvi Airs heard in E1 only, in
+# Format 6 only (a BLE 4 receiver) and in both (the adapter keeps E1): every data format reaches
+# the dashboards, the Air quality one included.
 RUUVI_SIMULATOR = PipelineService(
     "ruuvi-simulator",
     "run_producer.py",
     8004,
-    {"IOT_SIMULATOR_MODE": "ruuvi", "SIMULATOR_METRICS_PORT": "8004", "IOT_NUM_DEVICES": "4"},
+    {
+        "IOT_SIMULATOR_MODE": "ruuvi",
+        "SIMULATOR_METRICS_PORT": "8004",
+        "IOT_NUM_DEVICES": "6",
+        "IOT_RUUVI_FORMATS": "5,E1,3,6+E1,5,6",
+    },
 )
 GATEWAY_EMULATOR = PipelineService(
     "gateway-emulator",
