@@ -48,7 +48,7 @@ class DeadLetterQueue:
             logger.warning(
                 "dead-lettering {}: {} ({})", _where(letter.message), letter.reason, letter.detail
             )
-            observer.rejected(letter.reason, letter.detail)
+            observer.on_rejected(letter.reason, letter.detail)
         pending = list(letters)
         attempt = 0
         while pending:
@@ -114,4 +114,4 @@ def skip(letters: Sequence[DeadLetter[Message]], observer: LoopObserver) -> None
     """Without a dead-letter topic: log and count each rejected record, then commit past it."""
     for letter in letters:
         logger.warning("skipping {}: {} ({})", _where(letter.message), letter.reason, letter.detail)
-        observer.rejected(letter.reason, letter.detail)
+        observer.on_rejected(letter.reason, letter.detail)

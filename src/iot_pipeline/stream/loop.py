@@ -160,7 +160,7 @@ class ConsumerLoop(Generic[T]):
             if error.code() != KafkaError._PARTITION_EOF:
                 logger.warning("consumer error: {}", error)
             return
-        self._observer.received()
+        self._observer.on_received()
         now = self._clock()
         try:
             record = decode_with_retry(
@@ -189,7 +189,7 @@ class ConsumerLoop(Generic[T]):
         self._resume()
         self._commit(batch, wait=final or self._commit_synchronously)
         if len(batch):
-            self._observer.batch_done(self._clock() - started)
+            self._observer.on_batch_done(self._clock() - started)
         self._batch = Batch()
 
     def _write(self, batch: Batch[Message, T]) -> Sequence[Rejection]:
@@ -200,7 +200,7 @@ class ConsumerLoop(Generic[T]):
                 return self._step.write(batch)
             except Transient as exc:
                 attempt += 1
-                self._observer.write_failed()
+                self._observer.on_write_failed()
                 delay = self._backoff.delay(attempt)
                 logger.error("write failed ({}); retry {} in {:.1f}s", exc, attempt, delay)
                 if self._stop.is_set():
@@ -231,7 +231,7 @@ class ConsumerLoop(Generic[T]):
             return
         try:
             self._consumer.commit(offsets=offsets, asynchronous=not wait)
-            self._observer.committed()
+            self._observer.on_committed()
         except KafkaException as exc:
             logger.warning("offset commit failed after a written batch: {}", exc)
 
@@ -244,7 +244,7 @@ class ConsumerLoop(Generic[T]):
             self._consumer.pause(assignment)
         if not self._paused:
             logger.warning("pausing consumption until the write succeeds")
-            self._observer.paused(True)
+            self._observer.on_paused(True)
         self._paused = True
         end = self._clock() + delay
         while not self._stop.is_set():
@@ -264,7 +264,7 @@ class ConsumerLoop(Generic[T]):
         if assignment:
             self._consumer.resume(assignment)
         self._paused = False
-        self._observer.paused(False)
+        self._observer.on_paused(False)
         logger.info("write succeeded again; consumption resumed")
 
     # --- rebalancing ---------------------------------------------------------------------------

@@ -98,27 +98,27 @@ class LoopObserver(Protocol):
     """The loop's events, counted by the service's metrics class (which declares its metrics
     next to these methods, under the names its dashboards and alert rules use)."""
 
-    def received(self) -> None:
+    def on_received(self) -> None:
         """A record was consumed (before decoding)."""
         ...
 
-    def rejected(self, reason: str, detail: str) -> None:
+    def on_rejected(self, reason: str, detail: str) -> None:
         """A record was dead-lettered (or skipped without a dead-letter topic)."""
         ...
 
-    def write_failed(self) -> None:
+    def on_write_failed(self) -> None:
         """``write`` raised :class:`Transient`; it is retried."""
         ...
 
-    def paused(self, paused: bool) -> None:
+    def on_paused(self, paused: bool) -> None:
         """Consumption was paused (True) or resumed (False) by back-pressure."""
         ...
 
-    def committed(self) -> None:
+    def on_committed(self) -> None:
         """Offsets were committed after a batch."""
         ...
 
-    def batch_done(self, seconds: float) -> None:
+    def on_batch_done(self, seconds: float) -> None:
         """A non-empty batch was written, dead-lettered and committed in ``seconds``."""
         ...
 
@@ -126,22 +126,22 @@ class LoopObserver(Protocol):
 class NullObserver:
     """An observer that counts nothing (tests, tools)."""
 
-    def received(self) -> None:
+    def on_received(self) -> None:
         return None
 
-    def rejected(self, reason: str, detail: str) -> None:
+    def on_rejected(self, reason: str, detail: str) -> None:
         return None
 
-    def write_failed(self) -> None:
+    def on_write_failed(self) -> None:
         return None
 
-    def paused(self, paused: bool) -> None:
+    def on_paused(self, paused: bool) -> None:
         return None
 
-    def committed(self) -> None:
+    def on_committed(self) -> None:
         return None
 
-    def batch_done(self, seconds: float) -> None:
+    def on_batch_done(self, seconds: float) -> None:
         return None
 
 
