@@ -44,7 +44,7 @@ Writing a new consumer (an archiver, an exporter)::
         dead_letters=DeadLetterQueue(Producer(producer_config(...)), dlq_topic, SERVICE_NAME),
         observer=ArchiveMetrics(registry),              # counts received/rejected/commits/...
     )
-    loop.run(stop)                                      # stop: a threading.Event set on SIGTERM
+    loop.run(stop_on_signals())                         # SIGTERM: write, commit, close
 
 The pieces:
 
@@ -91,6 +91,7 @@ from iot_pipeline.stream.step import (
     StopPatience,
     Transient,
 )
+from iot_pipeline.stream.stopping import stop_on_signals
 
 __all__ = [
     "EMPTY_VALUE",
@@ -115,4 +116,5 @@ __all__ = [
     "WhenCaughtUp",
     "decode_with_retry",
     "start_offsets",
+    "stop_on_signals",
 ]
