@@ -54,9 +54,10 @@ class AlertLog:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {self._topic} to its end in {self._timeout}s")
             for message in self._consumer.consume(num_messages=1000, timeout=0.5):
-                if message.error() is not None:
-                    if message.error().code() != KafkaError._PARTITION_EOF:
-                        logger.warning("alerts log: {}", message.error())
+                error = message.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        logger.warning("alerts log: {}", error)
                     continue
                 try:
                     record = self._decode(message)

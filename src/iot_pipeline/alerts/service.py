@@ -31,7 +31,7 @@ from iot_pipeline.alerts.alert_log import AlertLog
 from iot_pipeline.alerts.config import RulesConfig
 from iot_pipeline.alerts.engine import AlertEngine
 from iot_pipeline.alerts.metrics import AlertMetrics
-from iot_pipeline.alerts.model import AlertEvent, InvalidReading, reading_from_record
+from iot_pipeline.alerts.model import AlertEvent, reading_from_record
 from iot_pipeline.alerts.publishing import SERVICE_NAME, EventPublisher, create_publisher
 from iot_pipeline.config import Settings, load_settings_or_exit
 from iot_pipeline.kafka.config import consumer_config
@@ -41,6 +41,7 @@ from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
 from iot_pipeline.retry import Backoff
+from iot_pipeline.schemas.records import InvalidReading
 from iot_pipeline.stream import (
     Batch,
     ConsumerLoop,
@@ -51,6 +52,7 @@ from iot_pipeline.stream import (
     StepBase,
     StopPatience,
     Transient,
+    partition_key,
 )
 from iot_pipeline.stream.stopping import stop_on_signals
 
@@ -189,8 +191,7 @@ class AlertService(StepBase[Events]):
             logger.exception("rules failed on {}: {}", reading.device_id, exc)
             raise Rejected("rule", f"{type(exc).__name__}: {exc}") from exc
         self._metrics.readings.inc()
-        key = (message.topic(), message.partition())
-        self._devices_by_partition.setdefault(key, set()).add(reading.device_id)
+        self._devices_by_partition.setdefault(partition_key(message), set()).add(reading.device_id)
         return list(events)
 
     def write(self, batch: Batch[Message, Events]) -> list[Rejection]:

@@ -76,6 +76,7 @@ from iot_pipeline.stream.batching import (
     EveryPoll,
     SizeOrAge,
     WhenCaughtUp,
+    partition_key,
 )
 from iot_pipeline.stream.dead_letters import DeadLetterQueue
 from iot_pipeline.stream.decoding import EMPTY_VALUE, Decoder, decode_with_retry
@@ -115,6 +116,7 @@ __all__ = [
     "Transient",
     "WhenCaughtUp",
     "decode_with_retry",
+    "partition_key",
     "start_offsets",
     "stop_on_signals",
 ]

@@ -30,7 +30,13 @@ from loguru import logger
 from iot_pipeline.kafka.consumer import offsets_to_commit
 from iot_pipeline.kafka.dead_letter import DeadLetterReason
 from iot_pipeline.retry import Backoff
-from iot_pipeline.stream.batching import Batch, BatchPolicy, BatchView, DeadLetter
+from iot_pipeline.stream.batching import (
+    Batch,
+    BatchPolicy,
+    BatchView,
+    DeadLetter,
+    partition_key,
+)
 from iot_pipeline.stream.dead_letters import DeadLetterQueue, skip
 from iot_pipeline.stream.decoding import EMPTY_VALUE, Decoder, Poison, decode_with_retry
 from iot_pipeline.stream.step import (
@@ -45,10 +51,6 @@ from iot_pipeline.stream.step import (
 )
 
 T = TypeVar("T")
-
-
-def partition_key(message: Message) -> tuple[str, int]:
-    return (message.topic(), message.partition())
 
 
 def start_offsets(
@@ -230,7 +232,10 @@ class ConsumerLoop(Generic[T]):
         if not offsets:
             return
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=not wait)
+            if wait:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
             self._observer.on_committed()
         except KafkaException as exc:
             logger.warning("offset commit failed after a written batch: {}", exc)
