@@ -130,6 +130,7 @@ class AlertService(StepBase[Events]):
             commit_synchronously=True,
             max_poll_wait=1.0,
             clock=clock,
+            destination="alerts topic",
         )
 
     def _stopping(self) -> bool:

@@ -88,6 +88,7 @@ class SinkService:
             backoff=backoff,
             patience=StopPatience(seconds=FINAL_FLUSH_PATIENCE),
             clock=clock,
+            destination="database",
         )
 
     def request_stop(self) -> None:

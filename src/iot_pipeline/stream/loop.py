@@ -82,7 +82,9 @@ class ConsumerLoop(Generic[T]):
         commit_synchronously: bool = False,
         max_poll_wait: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        destination: str = "destination",
     ) -> None:
+        """``destination`` names what ``write`` writes to, in log lines ("database")."""
         self._consumer = consumer
         self._decode = decode
         self._step = step
@@ -95,6 +97,7 @@ class ConsumerLoop(Generic[T]):
         self._commit_synchronously = commit_synchronously
         self._max_poll_wait = max_poll_wait
         self._clock = clock
+        self._destination = destination
         self._batch: Batch[Message, T] = Batch()
         self._held: deque[Message] = deque()
         self._caught_up = False
@@ -204,7 +207,13 @@ class ConsumerLoop(Generic[T]):
                 attempt += 1
                 self._observer.on_write_failed()
                 delay = self._backoff.delay(attempt)
-                logger.error("write failed ({}); retry {} in {:.1f}s", exc, attempt, delay)
+                logger.error(
+                    "{} write failed ({}); retry {} in {:.1f}s",
+                    self._destination,
+                    exc,
+                    attempt,
+                    delay,
+                )
                 if self._stop.is_set():
                     now = self._clock()
                     deadline = self._patience.deadline(now) if deadline is None else deadline
@@ -270,7 +279,7 @@ class ConsumerLoop(Generic[T]):
             self._consumer.resume(assignment)
         self._paused = False
         self._observer.on_paused(False)
-        logger.info("write succeeded again; consumption resumed")
+        logger.info("{} reachable again; consumption resumed", self._destination)
 
     # --- rebalancing ---------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
