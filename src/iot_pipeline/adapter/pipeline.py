@@ -23,6 +23,7 @@ from iot_pipeline.adapter.options import AdapterOptions
 from iot_pipeline.adapter.reasons import Rejection
 from iot_pipeline.adapter.transform import reading_records
 from iot_pipeline.adapter.validation import GatewayStatus, SourceFormat, TagReading, parse_message
+from iot_pipeline.kafka.dead_letter import dead_letter_headers
 
 SERVICE_NAME = "ruuvitag-adapter"
 INTERNAL_ERROR = "internal_error"  # DLQ reason when processing a message failed (a bug)
@@ -159,13 +160,10 @@ class Adapter:
             logger.warning("dead letter ({}) from {}: {}", reason, message.topic, text)
         else:
             logger.debug("dead letter ({}) from {}: {}", reason, message.topic, text)
-        headers = [
-            ("reason", reason.encode()),
-            ("error", text[:1000].encode()),
-            ("mqtt_topic", message.topic.encode()),
-            ("received_at", message.received_at.isoformat().encode()),
-            ("source", SERVICE_NAME.encode()),
-        ]
+        source = [("mqtt_topic", message.topic), ("received_at", message.received_at.isoformat())]
+        headers = dead_letter_headers(
+            reason, text, service=SERVICE_NAME, source=source, bare_names=True
+        )
         pending = self._ledger.open(message, 1, None, 0)
         self._delivery.send(
             self._dlq_topic, message.topic.encode(), message.payload, headers, pending
