@@ -43,6 +43,15 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
+def _default_anomaly_thresholds() -> dict[str, tuple[float | None, float | None]]:
+    return {
+        "temperature": (-50.0, 50.0),
+        "humidity": (15.0, 100.0),
+        "pressure": (87000.0, 108500.0),
+        "battery": (2.0, None),
+    }
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -207,12 +216,7 @@ class Settings(BaseSettings):
         100_000, ge=1, description="Measurements the duplicate filter remembers at most."
     )
     adapter_anomaly_thresholds: dict[str, tuple[float | None, float | None]] = Field(
-        default_factory=lambda: {
-            "temperature": (-50.0, 50.0),
-            "humidity": (15.0, 100.0),
-            "pressure": (87000.0, 108500.0),
-            "battery": (2.0, None),
-        },
+        default_factory=_default_anomaly_thresholds,
         description="JSON object sensor -> [low, high] (null: unbounded); values outside are "
         "flagged is_anomaly.",
     )

@@ -22,7 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 
 MAX_ERROR_CHARS = 1000
-Headers = list[tuple[str, bytes]]
+# The type confluent-kafka's produce() takes (a list is invariant: this exact element type).
+Headers = list[tuple[str, str | bytes | None]]
 OriginalHeaders = Iterable[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None]
 
 
