@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Installs the tools that render and verify deploy/kubernetes into a cache OUTSIDE the repository
+# and prints one line per tool, `name=path`. Idempotent: a second run only prints the paths.
+#
+#   kustomize       sigs.k8s.io/kustomize/kustomize/v5 at $KUSTOMIZE_VERSION, `go install`ed from
+#                   the Go module proxy
+#   kube-apiserver  the real upstream API server, built from the Go module in tools/apiserver
+#                   (k8s.io/kubernetes at the release pinned there); several minutes on 2 cores the
+#                   first time, then cached under a key of go.mod + go.sum + main.go
+#   etcd            Debian's etcd-server package (apt), the API server's storage for the dry run
+#
+# Usage: install-tools.sh [kustomize|kube-apiserver|etcd ...]   (default: all three)
+# Environment: IOT_K8S_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/iot-pipeline/k8s).
+set -euo pipefail
+
+KUSTOMIZE_VERSION="v5.7.1"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${IOT_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iot-pipeline/k8s}"
+
+say() { echo "[k8s-tools] $*" >&2; }
+
+need_go() {
+    if ! command -v go >/dev/null; then
+        say "Go is needed to build $1 (the machine's Go toolchain; none found on PATH)"
+        exit 1
+    fi
+}
+
+install_kustomize() {
+    local dir="$CACHE/kustomize-$KUSTOMIZE_VERSION"
+    if [[ ! -x "$dir/kustomize" ]]; then
+        need_go kustomize
+        say "building kustomize $KUSTOMIZE_VERSION from the Go module proxy"
+        mkdir -p "$dir"
+        GOBIN="$dir" CGO_ENABLED=0 GOFLAGS=-trimpath \
+            go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" >&2
+    fi
+    echo "kustomize=$dir/kustomize"
+}
+
+install_apiserver() {
+    local src="$HERE/apiserver" k8s_version key bin
+    k8s_version="$(grep -E '^\s*(require\s+)?k8s.io/kubernetes v' "$src/go.mod" | awk '{print $NF}')"
+    key="$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-12)"
+    bin="$CACHE/kube-apiserver-$k8s_version-$key"
+    if [[ ! -x "$bin" ]]; then
+        need_go kube-apiserver
+        say "building kube-apiserver $k8s_version from the Go module proxy (several minutes, once)"
+        mkdir -p "$CACHE"
+        local pkg=k8s.io/component-base/version
+        local ldflags="-s -w -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1"
+        ldflags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$k8s_version") -X $pkg.gitTreeState=clean"
+        local start=$SECONDS
+        (cd "$src" && CGO_ENABLED=0 nice go build -trimpath -ldflags "$ldflags" -o "$bin.tmp" .) >&2
+        mv "$bin.tmp" "$bin"
+        say "built kube-apiserver in $((SECONDS - start)) s: $bin"
+    fi
+    echo "kube-apiserver=$bin"
+}
+
+install_etcd() {
+    if ! command -v etcd >/dev/null; then
+        say "installing Debian's etcd-server package"
+        if [[ $(id -u) -ne 0 ]]; then
+            say "not root: install etcd-server yourself (apt-get install etcd-server)"
+            exit 1
+        fi
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >&2
+    fi
+    echo "etcd=$(command -v etcd)"
+}
+
+tools=("$@")
+[[ ${#tools[@]} -gt 0 ]] || tools=(kustomize kube-apiserver etcd)
+for tool in "${tools[@]}"; do
+    case "$tool" in
+        kustomize) install_kustomize ;;
+        kube-apiserver) install_apiserver ;;
+        etcd) install_etcd ;;
+        *) say "unknown tool: $tool"; exit 2 ;;
+    esac
+done
