@@ -146,7 +146,9 @@ def render_mosquitto(base: str) -> str:
         if sum(1 for line in lines if line.strip() == wanted) != 1:
             raise GenerateError(f"mqtt/config/mosquitto.conf must contain {wanted!r} once")
     kept = [line for line in lines if line.strip() not in MOSQUITTO_REPLACED]
-    kept = [line for line in kept if "gateways and the adapter connect without credentials" not in line]
+    kept = [
+        line for line in kept if "gateways and the adapter connect without credentials" not in line
+    ]
     return (
         HEADER.format(source="mqtt/config/mosquitto.conf")
         + MOSQUITTO_AUTH
@@ -164,7 +166,9 @@ def render_settings(env_example: str) -> str:
     if SETTINGS_START not in env_example or SETTINGS_END not in env_example:
         raise GenerateError("docker/.env.example lost its pipeline-settings section markers")
     section = env_example.split(SETTINGS_START, 1)[1].split(SETTINGS_END, 1)[0]
-    section = section.replace("docker-compose.yml passes it to the services", "every service gets it")
+    section = section.replace(
+        "docker-compose.yml passes it to the services", "every service gets it"
+    )
     intro = (
         "# The pipeline settings of every service (ConfigMap iot-pipeline-settings), as in\n"
         "# docker/.env.example. Uncomment a line to change a setting, then apply again and restart\n"

@@ -8,8 +8,10 @@
 #                   (k8s.io/kubernetes at the release pinned there); several minutes on 2 cores the
 #                   first time, then cached under a key of go.mod + go.sum + main.go
 #   etcd            Debian's etcd-server package (apt), the API server's storage for the dry run
+#   checkov         the policy scanner (PyPI), in its own virtual environment pinned by
+#                   tools/requirements-checkov.txt (its pins conflict with requirements-dev.txt)
 #
-# Usage: install-tools.sh [kustomize|kube-apiserver|etcd ...]   (default: all three)
+# Usage: install-tools.sh [kustomize|kube-apiserver|etcd|checkov ...]   (default: all four)
 # Environment: IOT_K8S_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/iot-pipeline/k8s).
 set -euo pipefail
 
@@ -71,13 +73,30 @@ install_etcd() {
     echo "etcd=$(command -v etcd)"
 }
 
+install_checkov() {
+    local key venv
+    key="$(sha256sum "$HERE/requirements-checkov.txt" | cut -c1-12)"
+    venv="$CACHE/checkov-$key"
+    # .complete is written last: an interrupted install is redone, never half used.
+    if [[ ! -f "$venv/.complete" ]]; then
+        say "installing checkov into $venv"
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
+            -r "$HERE/requirements-checkov.txt" >&2
+        touch "$venv/.complete"
+    fi
+    echo "checkov=$venv/bin/checkov"
+}
+
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(kustomize kube-apiserver etcd)
+[[ ${#tools[@]} -gt 0 ]] || tools=(kustomize kube-apiserver etcd checkov)
 for tool in "${tools[@]}"; do
     case "$tool" in
         kustomize) install_kustomize ;;
         kube-apiserver) install_apiserver ;;
         etcd) install_etcd ;;
+        checkov) install_checkov ;;
         *) say "unknown tool: $tool"; exit 2 ;;
     esac
 done
