@@ -158,7 +158,7 @@ def render_mosquitto(base: str) -> str:
     )
 
 
-SETTINGS_START = "# ------------------------------------------------------------------------ pipeline settings ----"
+SETTINGS_START = "-" * 72 + " pipeline settings ----\n"
 SETTINGS_END = "# Not taken from here:"
 
 
@@ -171,8 +171,8 @@ def render_settings(env_example: str) -> str:
     )
     intro = (
         "# The pipeline settings of every service (ConfigMap iot-pipeline-settings), as in\n"
-        "# docker/.env.example. Uncomment a line to change a setting, then apply again and restart\n"
-        "# the services (kubectl -n iot-pipeline rollout restart deployment,statefulset).\n"
+        "# docker/.env.example. Uncomment a line to change a setting, then apply again and\n"
+        "# restart the services (kubectl -n iot-pipeline rollout restart deployment,statefulset).\n"
     )
     return HEADER.format(source="docker/.env.example") + intro + section.rstrip() + "\n"
 
