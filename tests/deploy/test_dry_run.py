@@ -10,10 +10,12 @@ import copy
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.deploy.apiserver import ApiServer
 from tests.deploy.conftest import OVERLAYS, ROOT
@@ -141,11 +143,12 @@ def test_an_unknown_field_is_rejected(cluster, rendered):
 
 
 def test_a_pod_security_violation_is_reported(cluster, rendered):
-    """The restricted Pod Security level is checked: a privileged container draws a warning."""
+    """The restricted Pod Security level is checked: an added capability draws a warning."""
     apiserver, resources = cluster
     workload = next(o for o in rendered["local"] if o["kind"] == "Deployment")
     broken = copy.deepcopy(workload)
-    broken["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    security = broken["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    security["capabilities"] = {"drop": ["ALL"], "add": ["NET_ADMIN"]}
     answer = apiserver.create(broken, resources)
     assert answer.status == 201
     assert any("restricted" in warning for warning in answer.warnings), answer.warnings
@@ -158,6 +161,41 @@ def test_make_k8s_render_prints_the_overlay(rendered, tool):
         cwd=ROOT, check=True, capture_output=True, text=True,
         env={"KUSTOMIZE": tool("kustomize"), "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
-    import yaml
-
     assert [d for d in yaml.safe_load_all(result.stdout) if d] == rendered["local"]
+
+
+def wait_established(apiserver: ApiServer, name: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+        conditions = apiserver.request("GET", path).body.get("status", {}).get("conditions") or []
+        if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"CRD {name} not established")
+
+
+def test_the_prometheus_operator_addon_is_accepted(cluster, render_tool, tool):
+    """The optional PodMonitors and PrometheusRules, validated against the operator's own CRDs
+    (from the Go module github.com/prometheus-operator/prometheus-operator, installed first)."""
+    apiserver, _ = cluster
+    text = render_tool.kustomize_build("prometheus-operator", tool("kustomize"))
+    addon = [d for d in yaml.safe_load_all(text) if d]
+    crd_dir = Path(tool("prometheus-operator-crds"))
+    kinds = {o["kind"] for o in addon if o["apiVersion"].startswith("monitoring.coreos.com/")}
+    assert {"PodMonitor", "PrometheusRule"} <= kinds
+    resources = apiserver.resources()
+    for kind in sorted(kinds):
+        crd = yaml.safe_load((crd_dir / f"monitoring.coreos.com_{kind.lower()}s.yaml").read_text())
+        answer = apiserver.create(crd, resources, dry_run=False)
+        assert answer.status in (201, 409), answer.body.get("message")
+        wait_established(apiserver, crd["metadata"]["name"])
+    resources = apiserver.resources()
+    rejected = []
+    for obj in addon:
+        answer = apiserver.create(obj, resources)
+        if answer.status != 201 or answer.warnings:
+            message = answer.body.get("message")
+            rejected.append(f"{obj['kind']}/{obj['metadata']['name']}: {answer.status} {message}")
+    print(f"prometheus-operator addon: {len(addon) - len(rejected)} objects accepted")
+    assert not rejected, "\n".join(rejected)

@@ -8,6 +8,8 @@
   addresses, so every replica of a scaled service is scraped.
 - mosquitto.conf: mqtt/config/mosquitto.conf with authentication: the 1883 listener takes only
   users of the password file (ACL file), a pod-local listener serves the $SYS exporter.
+- addons/prometheus-operator/generated/*: for users of kube-prometheus-stack, a PrometheusRule
+  holding monitoring/prometheus/rules/*.yml and a PodMonitor per scrape job (same job names).
 - settings.env: the pipeline settings of docker/.env.example (all commented out, at their
   defaults), the ConfigMap iot-pipeline-settings.
 
@@ -27,6 +29,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 OUT = ROOT / "deploy" / "kubernetes" / "base" / "generated"
+ADDON_OUT = ROOT / "deploy" / "kubernetes" / "addons" / "prometheus-operator" / "generated"
+RULES = ROOT / "monitoring" / "prometheus" / "rules"
 TARGETS = ROOT / "monitoring" / "targets.yml"
 MOSQUITTO_CONF = ROOT / "mqtt" / "config" / "mosquitto.conf"
 ENV_EXAMPLE = ROOT / "docker" / ".env.example"
@@ -177,11 +181,73 @@ def render_settings(env_example: str) -> str:
     return HEADER.format(source="docker/.env.example") + intro + section.rstrip() + "\n"
 
 
+def render_prometheus_rule(rule_files: list[Path]) -> str:
+    """One PrometheusRule per rule file of monitoring/prometheus/rules, its groups unchanged."""
+    docs = []
+    for path in rule_files:
+        docs.append(
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PrometheusRule",
+                "metadata": {"name": f"iot-pipeline-{path.stem.replace('_', '-')}"},
+                "spec": {"groups": yaml.safe_load(path.read_text())["groups"]},
+            }
+        )
+    body = yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False, width=100)
+    return HEADER.format(source="monitoring/prometheus/rules/*.yml") + body
+
+
+def render_pod_monitors(spec: dict[str, Any]) -> str:
+    """A PodMonitor per scrape job, relabelled like generated/prometheus.yml."""
+    docs = []
+    for job in spec["jobs"]:
+        name = job["job"]
+        if name not in KUBERNETES_JOBS or name in ("prometheus", "alertmanager"):
+            continue  # the operator's own Prometheus and Alertmanager monitor themselves
+        scrape = scrape_config(job)
+        relabelings = [
+            {
+                "action": "replace",
+                "targetLabel": "job",
+                "replacement": name,
+            }
+        ]
+        for rule in scrape["relabel_configs"][1:]:
+            converted = {"action": "replace", "targetLabel": rule["target_label"]}
+            if "source_labels" in rule:
+                converted["sourceLabels"] = rule["source_labels"]
+            else:
+                converted["replacement"] = rule["replacement"]
+            relabelings.append(converted)
+        app, port = KUBERNETES_JOBS[name]
+        docs.append(
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PodMonitor",
+                "metadata": {"name": name},
+                "spec": {
+                    "selector": {"matchLabels": {"app.kubernetes.io/name": app}},
+                    "podMetricsEndpoints": [
+                        {
+                            "port": port,
+                            "interval": spec["scrape_interval"],
+                            "relabelings": relabelings,
+                        }
+                    ],
+                },
+            }
+        )
+    body = yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False, width=100)
+    return HEADER.format(source="monitoring/targets.yml") + body
+
+
 def rendered_files() -> dict[Path, str]:
     return {
         OUT / "prometheus.yml": render_prometheus(yaml.safe_load(TARGETS.read_text())),
         OUT / "mosquitto.conf": render_mosquitto(MOSQUITTO_CONF.read_text()),
         OUT / "settings.env": render_settings(ENV_EXAMPLE.read_text()),
+        ADDON_OUT / "prometheusrules.yaml": render_prometheus_rule(sorted(RULES.glob("*.yml"))),
+        ADDON_OUT / "podmonitors.yaml": render_pod_monitors(yaml.safe_load(TARGETS.read_text())),
     }
 
 

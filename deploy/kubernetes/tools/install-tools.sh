@@ -8,6 +8,10 @@
 #                   (k8s.io/kubernetes at the release pinned there); several minutes on 2 cores the
 #                   first time, then cached under a key of go.mod + go.sum + main.go
 #   etcd            Debian's etcd-server package (apt), the API server's storage for the dry run
+#   prometheus-operator-crds
+#                   the CRDs of the optional addon (PodMonitor, PrometheusRule): the Go module
+#                   github.com/prometheus-operator/prometheus-operator at $PROMETHEUS_OPERATOR_VERSION
+#                   (module cache), directory example/prometheus-operator-crd
 #   checkov         the policy scanner (PyPI), in its own virtual environment pinned by
 #                   tools/requirements-checkov.txt (its pins conflict with requirements-dev.txt)
 #
@@ -16,6 +20,7 @@
 set -euo pipefail
 
 KUSTOMIZE_VERSION="v5.7.1"
+PROMETHEUS_OPERATOR_VERSION="v0.85.0"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${IOT_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iot-pipeline/k8s}"
 
@@ -89,6 +94,20 @@ install_checkov() {
     echo "checkov=$venv/bin/checkov"
 }
 
+install_operator_crds() {
+    need_go prometheus-operator-crds
+    local dir
+    mkdir -p "$CACHE"
+    dir="$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json \
+        "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
+        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    if [[ ! -d "$dir/example/prometheus-operator-crd" ]]; then
+        say "the prometheus-operator module has no example/prometheus-operator-crd"
+        exit 1
+    fi
+    echo "prometheus-operator-crds=$dir/example/prometheus-operator-crd"
+}
+
 tools=("$@")
 [[ ${#tools[@]} -gt 0 ]] || tools=(kustomize kube-apiserver etcd checkov)
 for tool in "${tools[@]}"; do
@@ -97,6 +116,7 @@ for tool in "${tools[@]}"; do
         kube-apiserver) install_apiserver ;;
         etcd) install_etcd ;;
         checkov) install_checkov ;;
+        prometheus-operator-crds) install_operator_crds ;;
         *) say "unknown tool: $tool"; exit 2 ;;
     esac
 done

@@ -1,6 +1,9 @@
 """Render an overlay of deploy/kubernetes to one multi-document YAML stream.
 
-    python deploy/kubernetes/tools/render.py [gke|local] [--registry REG] [--tag TAG]
+    python deploy/kubernetes/tools/render.py [gke|local|prometheus-operator] [--registry R][--tag T]
+
+(prometheus-operator: the optional addon of PodMonitors and PrometheusRules, applied next to an
+overlay on clusters that run the Prometheus Operator.)
 
 Runs kustomize (installed by install-tools.sh into a cache outside the repository) with
 --load-restrictor LoadRestrictionsNone: the base takes the monitoring, broker and exporter files
@@ -24,6 +27,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 OVERLAYS = ("gke", "local")
+ADDONS = ("prometheus-operator",)
 OWN_IMAGE_PREFIX = "iot-pipeline/"
 INSTALL_TOOLS = KUBERNETES / "tools" / "install-tools.sh"
 
@@ -41,12 +45,12 @@ def tool_path(name: str) -> str:
 
 
 def kustomize_build(overlay: str, kustomize: str | None = None) -> str:
-    if overlay not in OVERLAYS:
-        raise ValueError(f"unknown overlay {overlay!r}; one of {OVERLAYS}")
+    if overlay not in OVERLAYS + ADDONS:
+        raise ValueError(f"unknown overlay {overlay!r}; one of {OVERLAYS + ADDONS}")
+    directory = KUBERNETES / ("overlays" if overlay in OVERLAYS else "addons") / overlay
     binary = kustomize or os.environ.get("KUSTOMIZE") or tool_path("kustomize")
     result = subprocess.run(
-        [binary, "build", "--load-restrictor", "LoadRestrictionsNone",
-         str(KUBERNETES / "overlays" / overlay)],
+        [binary, "build", "--load-restrictor", "LoadRestrictionsNone", str(directory)],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     return result.stdout
@@ -84,7 +88,7 @@ def render(overlay: str, registry: str | None = None, tag: str | None = None) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("overlay", nargs="?", default="gke", choices=OVERLAYS)
+    parser.add_argument("overlay", nargs="?", default="gke", choices=OVERLAYS + ADDONS)
     parser.add_argument("--registry", default=os.environ.get("IMAGE_REGISTRY") or None)
     parser.add_argument("--tag", default=os.environ.get("IMAGE_TAG") or None)
     args = parser.parse_args(argv)
