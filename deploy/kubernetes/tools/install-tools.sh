@@ -7,6 +7,8 @@
 #   kube-apiserver  the real upstream API server, built from the Go module in tools/apiserver
 #                   (k8s.io/kubernetes at the release pinned there); several minutes on 2 cores the
 #                   first time, then cached under a key of go.mod + go.sum + main.go
+#   promtool        Prometheus' promtool WITH Kubernetes service discovery (Debian's has none),
+#                   built from the Go module in tools/promtool, cached like kube-apiserver
 #   etcd            Debian's etcd-server package (apt), the API server's storage for the dry run
 #   prometheus-operator-crds
 #                   the CRDs of the optional addon (PodMonitor, PrometheusRule): the Go module
@@ -15,7 +17,8 @@
 #   checkov         the policy scanner (PyPI), in its own virtual environment pinned by
 #                   tools/requirements-checkov.txt (its pins conflict with requirements-dev.txt)
 #
-# Usage: install-tools.sh [kustomize|kube-apiserver|etcd|checkov ...]   (default: all four)
+# Usage: install-tools.sh [kustomize|kube-apiserver|promtool|etcd|checkov|prometheus-operator-crds ...]
+#        (default: all but the CRDs, which the test fetches itself)
 # Environment: IOT_K8S_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/iot-pipeline/k8s).
 set -euo pipefail
 
@@ -65,6 +68,23 @@ install_apiserver() {
     echo "kube-apiserver=$bin"
 }
 
+install_promtool() {
+    local src="$HERE/promtool" key bin
+    key="$(cat "$src/go.mod" "$src/go.sum" | sha256sum | cut -c1-12)"
+    bin="$CACHE/promtool-$key"
+    if [[ ! -x "$bin" ]]; then
+        need_go promtool
+        say "building promtool from the Go module proxy (a few minutes, once)"
+        mkdir -p "$CACHE"
+        local start=$SECONDS
+        (cd "$src" && CGO_ENABLED=0 nice go build -trimpath -ldflags "-s -w" -o "$bin.tmp" \
+            github.com/prometheus/prometheus/cmd/promtool) >&2
+        mv "$bin.tmp" "$bin"
+        say "built promtool in $((SECONDS - start)) s: $bin"
+    fi
+    echo "promtool=$bin"
+}
+
 install_etcd() {
     if ! command -v etcd >/dev/null; then
         say "installing Debian's etcd-server package"
@@ -109,11 +129,12 @@ install_operator_crds() {
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(kustomize kube-apiserver etcd checkov)
+[[ ${#tools[@]} -gt 0 ]] || tools=(kustomize kube-apiserver promtool etcd checkov)
 for tool in "${tools[@]}"; do
     case "$tool" in
         kustomize) install_kustomize ;;
         kube-apiserver) install_apiserver ;;
+        promtool) install_promtool ;;
         etcd) install_etcd ;;
         checkov) install_checkov ;;
         prometheus-operator-crds) install_operator_crds ;;
