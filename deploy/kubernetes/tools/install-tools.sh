@@ -29,6 +29,11 @@ CACHE="${IOT_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iot-pipeline/k8s}"
 
 say() { echo "[k8s-tools] $*" >&2; }
 
+# The machine's Go toolchain, also when /usr/local/go/bin is not on PATH.
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+    PATH="$PATH:/usr/local/go/bin"
+fi
+
 need_go() {
     if ! command -v go >/dev/null; then
         say "Go is needed to build $1 (the machine's Go toolchain; none found on PATH)"

@@ -76,9 +76,8 @@ variable "master_cidr" {
 }
 
 variable "master_authorized_cidrs" {
-  description = "Networks allowed to reach the control plane's public endpoint (kubectl), e.g. your office's address."
+  description = "Networks allowed to reach the control plane's public endpoint (kubectl), name = CIDR, e.g. { admin = \"203.0.113.7/32\" }. Required: an empty map lets no one outside Google reach it."
   type        = map(string)
-  default     = {}
 }
 
 variable "kubernetes_namespace" {
