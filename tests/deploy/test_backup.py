@@ -163,7 +163,7 @@ def test_the_nightly_dump_verifies_and_restores(postgres, rendered, tmp_path):
         run_container_script(dump_step, tmp_path, postgres)
     dumps = sorted((tmp_path / "backups").glob("iot_data-*.dump"))
     assert dumps and not list((tmp_path / "backups").glob("*.partial"))
-    verify = next(c for c in pod["containers"] if c["name"] == "verify")
+    verify = next(c for c in pod["initContainers"] if c["name"] == "verify")
     run_container_script(verify, tmp_path, postgres)
 
     before = psql(postgres, "SELECT count(*), round(sum(value)::numeric, 2) FROM sensor_readings")
@@ -205,7 +205,7 @@ def test_a_failed_verification_fails_the_job(postgres, rendered, tmp_path):
         env=env,
     )
     (tmp_path / "backups/LATEST").write_text("x\n")
-    verify = next(c for c in backup_pod(rendered)["containers"] if c["name"] == "verify")
+    verify = next(c for c in backup_pod(rendered)["initContainers"] if c["name"] == "verify")
     script = verify["command"][2].replace("/backups", f"{tmp_path}/backups")
     result = subprocess.run(["sh", "-ec", script], capture_output=True, text=True, env=env)
     assert result.returncode != 0
