@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from devstack.config import PG_MAJOR
 from tests.deploy.apiserver import free_port
 from tests.deploy.conftest import ROOT
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")  # the native stack's PostgreSQL
 RESTORE = ROOT / "deploy/kubernetes/tools/restore-timescaledb.sh"
 PASSWORD = uuid.uuid4().hex
 
@@ -33,7 +34,7 @@ def as_postgres(*argv: str) -> list[str]:
 def postgres() -> Iterator[dict[str, str]]:
     """libpq environment of a private TimescaleDB with the pipeline's schema and a few readings."""
     if not (PG_BIN / "initdb").exists():
-        pytest.fail("PostgreSQL 15 not found: `make up` installs it", pytrace=False)
+        pytest.fail(f"PostgreSQL {PG_MAJOR} not found: `make up` installs it", pytrace=False)
     work = Path(f"/tmp/iot-k8s-pg-{uuid.uuid4().hex[:8]}")
     work.mkdir(mode=0o700)
     if os.geteuid() == 0:
