@@ -10,6 +10,9 @@
   users of the password file (ACL file), a pod-local listener serves the $SYS exporter.
 - addons/prometheus-operator/generated/*: for users of kube-prometheus-stack, a PrometheusRule
   holding monitoring/prometheus/rules/*.yml and a PodMonitor per scrape job (same job names).
+- files/kustomization.yaml: the ConfigMaps of the alert rules and dashboards, listing every file of
+  monitoring/prometheus/rules and monitoring/grafana/dashboards (kustomize has no globs), so a new
+  rule file or dashboard is deployed once this is regenerated.
 - settings.env: the pipeline settings of docker/.env.example (all commented out, at their
   defaults), the ConfigMap iot-pipeline-settings.
 
@@ -241,11 +244,37 @@ def render_pod_monitors(spec: dict[str, Any]) -> str:
     return HEADER.format(source="monitoring/targets.yml") + body
 
 
+DASHBOARDS = ROOT / "monitoring" / "grafana" / "dashboards"
+
+
+def render_file_lists(rule_files: list[Path], dashboards: list[Path]) -> str:
+    """A kustomization generating the rules and dashboards ConfigMaps from the files themselves."""
+    up = "../../../../../"  # from deploy/kubernetes/base/generated/files to the repository root
+
+    def entries(paths: list[Path]) -> list[str]:
+        return [f"{p.name}={up}{p.relative_to(ROOT).as_posix()}" for p in paths]
+
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "configMapGenerator": [
+            {"name": "prometheus-rules", "files": entries(rule_files)},
+            {"name": "grafana-dashboards", "files": entries(dashboards)},
+        ],
+    }
+    body = yaml.safe_dump(kustomization, sort_keys=False, default_flow_style=False, width=200)
+    source = "the files of monitoring/prometheus/rules and monitoring/grafana/dashboards"
+    return HEADER.format(source=source) + body
+
+
 def rendered_files() -> dict[Path, str]:
     return {
         OUT / "prometheus.yml": render_prometheus(yaml.safe_load(TARGETS.read_text())),
         OUT / "mosquitto.conf": render_mosquitto(MOSQUITTO_CONF.read_text()),
         OUT / "settings.env": render_settings(ENV_EXAMPLE.read_text()),
+        OUT / "files" / "kustomization.yaml": render_file_lists(
+            sorted(RULES.glob("*.yml")), sorted(DASHBOARDS.glob("*.json"))
+        ),
         ADDON_OUT / "prometheusrules.yaml": render_prometheus_rule(sorted(RULES.glob("*.yml"))),
         ADDON_OUT / "podmonitors.yaml": render_pod_monitors(yaml.safe_load(TARGETS.read_text())),
     }
