@@ -25,7 +25,7 @@ from typing import Any
 
 from devstack.config import REPO_ROOT, StackConfig
 from devstack.probes import ProbeError
-from devstack.services import Service, SetupError
+from devstack.service_base import Service, SetupError
 
 POSTGRES_QUERIES = REPO_ROOT / "monitoring" / "postgres" / "queries.yml"
 DEBIAN_PACKAGES = ["prometheus-node-exporter", "prometheus-postgres-exporter"]

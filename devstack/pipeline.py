@@ -20,8 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import proc
+from devstack import lifecycle, proc
 from devstack.config import REPO_ROOT, StackConfig
+from devstack.services import all_services
 
 SUMMARY_EVERY_S = 2.0
 STOP_TIMEOUT_S = 20.0
@@ -207,10 +208,8 @@ class Supervisor:
 
 
 def run_pipeline(cfg: StackConfig) -> int:
-    from devstack.cli import cmd_down, cmd_up
-
     already_up = _stack_healthy(cfg)
-    if cmd_up(cfg) != 0:
+    if lifecycle.up(cfg) != 0:
         return 1
     env = service_env(cfg)
     topics = subprocess.run([sys.executable, "-m", "iot_pipeline.kafka.topics"], env=env)
@@ -241,13 +240,11 @@ def run_pipeline(cfg: StackConfig) -> int:
     supervisor.stop()
     if not already_up:
         print("[run] stopping the stack this command started ...")
-        cmd_down(cfg)
+        lifecycle.down(cfg)
     else:
         print("[run] the stack was already up before `make run`; it stays up (`make down`).")
     return 0
 
 
 def _stack_healthy(cfg: StackConfig) -> bool:
-    from devstack.services import all_services
-
     return all(proc.running_record(s.pidfile(cfg)) is not None for s in all_services(cfg))

@@ -153,23 +153,3 @@ def ready_endpoint(port: int) -> Callable[[StackConfig], str]:
         return "/-/ready 200"
 
     return probe
-
-
-def probe_for(
-    name: str, cfg: StackConfig, kafka: KafkaProbe, whole_cluster: bool = False
-) -> Callable[[], str]:
-    if name.startswith("kafka-"):
-        node_id = int(name.split("-", 1)[1])
-        return lambda: kafka.broker(node_id, require_all=whole_cluster)
-    table: dict[str, Callable[[StackConfig], str]] = {
-        "registry": registry,
-        "mqtt": mqtt,
-        "postgres": postgres,
-        "prometheus": ready_endpoint(cfg.prometheus_port),
-        "alertmanager": ready_endpoint(cfg.alertmanager_port),
-    }
-    from devstack.monitoring import probes as monitoring_probes
-
-    table.update(monitoring_probes())
-    fn = table[name]
-    return lambda: fn(cfg)

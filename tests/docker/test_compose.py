@@ -362,6 +362,7 @@ def test_every_mounted_file_exists(services: dict[str, Any]) -> None:
 
 
 def test_mounts_are_the_files_the_native_stack_uses(services: dict[str, Any]) -> None:
+    from devstack import kafka_services
     from devstack import services as native
 
     def bind(service: str, target: str) -> Path:
@@ -392,7 +393,7 @@ def test_mounts_are_the_files_the_native_stack_uses(services: dict[str, Any]) ->
     assert bind("grafana", "/var/lib/grafana/dashboards") == monitoring / "grafana/dashboards"
     assert bind("grafana", "/etc/grafana/provisioning") == monitoring / "grafana/provisioning"
     for broker in BROKERS:
-        assert bind(broker, "/etc/jmx-exporter/kafka.yml") == native.KAFKA_JMX_EXPORTER_CONF
+        assert bind(broker, "/etc/jmx-exporter/kafka.yml") == kafka_services.KAFKA_JMX_EXPORTER_CONF
 
 
 def test_every_compose_scrape_target_is_a_service_listening_there(

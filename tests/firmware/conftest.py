@@ -45,5 +45,10 @@ def format5_vectors() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def other_vectors() -> dict[str, Any]:
+    return json.loads((VECTORS / "ruuvi_other_formats.json").read_text())
+
+
+@pytest.fixture(scope="session")
 def gateway_example() -> dict[str, Any]:
     return json.loads((VECTORS / "esp32_gateway_message.json").read_text())

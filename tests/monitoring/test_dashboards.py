@@ -22,10 +22,11 @@ EXPECTED = {
     "Kafka health",
     "TimescaleDB",
     "Sensors",
+    "Air quality",
 }
 
 
-def test_the_four_dashboards_exist_with_unique_uids() -> None:
+def test_the_five_dashboards_exist_with_unique_uids() -> None:
     boards = load_dashboards()
     assert {b["title"] for b in boards.values()} == EXPECTED
     uids = [b["uid"] for b in boards.values()]

@@ -26,6 +26,19 @@ pytestmark = pytest.mark.e2e
 
 ALL_QUERIES = [q for board in load_dashboards().values() for q in queries(board)]
 
+# Ruuvi Air records (co2, pm*, voc/nox, illuminance) and the derived ones reach TimescaleDB once
+# the adapter decodes formats 3/6/E1 and `devstack run` simulates Ruuvi Airs (issue 13, phase 2).
+# Until then their panels have no rows; strict, so this mark must go when they do. Their SQL is
+# checked to run against the live database meanwhile (test_air_quality_sql_runs).
+AWAITING_AIR_RECORDS = "Air quality"
+
+
+def _sql_param(query: Query) -> Any:
+    if query.dashboard != AWAITING_AIR_RECORDS:
+        return query
+    reason = "no Ruuvi Air records until the adapter decodes formats 6/E1 (issue 13 phase 2)"
+    return pytest.param(query, marks=pytest.mark.xfail(strict=True, reason=reason))
+
 
 def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 240) -> Any:
     deadline = time.monotonic() + timeout_s
@@ -126,7 +139,9 @@ def variables(sql: Callable[[str], list[tuple[Any, ...]]]) -> dict[str, list[str
 
 
 @pytest.mark.parametrize(
-    "query", [q for q in ALL_QUERIES if q.datasource == "timescaledb"], ids=lambda q: q.name
+    "query",
+    [_sql_param(q) for q in ALL_QUERIES if q.datasource == "timescaledb"],
+    ids=lambda q: q.name,
 )
 def test_sql_panel_returns_data(
     sql: Callable[[str], list[tuple[Any, ...]]], variables: dict[str, list[str]], query: Query
@@ -135,6 +150,22 @@ def test_sql_panel_returns_data(
     assert rows, f"{query.name}: no rows"
     if query.fmt == "time_series":
         assert all(row[0] is not None and row[-1] is not None for row in rows), rows[:3]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [q for q in ALL_QUERIES if q.dashboard == AWAITING_AIR_RECORDS],
+    ids=lambda q: q.name,
+)
+def test_air_quality_sql_runs(postgres_dsn: str, query: Query) -> None:
+    """The Air quality panels' SQL runs on the live schema (columns, JSONB, functions exist)."""
+    import psycopg2
+
+    with psycopg2.connect(postgres_dsn) as conn, conn.cursor() as cur:
+        cur.execute(expand_sql(query.text, {"tag": ["AA:BB:CC:DD:EE:FF"]}))
+        assert cur.description is not None
+        if query.fmt == "time_series":
+            assert [c.name for c in cur.description][:1] == ["time"]
 
 
 def _rules() -> list[dict[str, Any]]:

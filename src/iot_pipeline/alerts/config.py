@@ -21,6 +21,8 @@ CANONICAL_UNITS: Mapping[str, str] = {
     "humidity": "%",
     "pressure": "Pa",
     "battery": "V",
+    "co2": "ppm",
+    "pm2_5": "µg/m³",
 }
 
 _UNIT_FACTORS: Mapping[tuple[str, str], float] = {
@@ -69,6 +71,13 @@ class KindRules:
     statistical: bool = True
     # Floor under the rolling standard deviation, so a very quiet signal does not alert on noise.
     min_std: float = 1e-6
+    # Sustained level: the mean of the readings of the last ``sustained_window_ms`` above
+    # ``sustained_high`` breaches (clears at or below sustained_high - hysteresis). Judged only
+    # once the readings span ``sustained_min_coverage`` of the window; kept as per-minute sums.
+    sustained_high: float | None = None
+    sustained_window_ms: int = 900_000
+    sustained_min_coverage: float = 0.75
+    sustained_severity: Severity = Severity.WARNING
 
 
 def default_kinds() -> dict[str, KindRules]:
@@ -107,6 +116,7 @@ def default_kinds() -> dict[str, KindRules]:
             statistical=False,  # falls slowly and steps with load: not a useful signal
             min_std=0.01,
         ),
+        **air_quality_kinds(),
         # Sensors whose values are legitimately constant or jumpy: silence rule only.
         "tx_power": KindRules(statistical=False),
         "movement_counter": KindRules(statistical=False),
@@ -115,6 +125,67 @@ def default_kinds() -> dict[str, KindRules]:
         "acceleration_z": KindRules(statistical=False),
         "motion": KindRules(statistical=False),
     }
+
+
+def air_quality_kinds() -> dict[str, KindRules]:
+    """Indoor air quality (Ruuvi Air), defaults from published guidance:
+
+    * CO2 (ppm): a mean above 1,000 ppm over 15 minutes (the long-standing ventilation guideline,
+      Pettenkofer's 1,000 ppm, used by ASHRAE 62.1 and the German UBA as "needs airing"); above
+      5,000 ppm at any moment (the 8-hour occupational exposure limit, OSHA / EU) is critical.
+    * PM2.5 (µg/m³): a 24-hour mean above 15 µg/m³ (WHO 2021 air quality guideline, 24-hour);
+      short spikes above 55 µg/m³ (the boundary of "very poor" in Ruuvi's IAQS, and of
+      "unhealthy" in the US EPA AQI, 55.5).
+    Occupancy makes both jump legitimately: no rate, stuck or statistical rule on them. Other
+    Ruuvi Air values (PM1/4/10, VOC/NOx indexes, illuminance) and the derived ones get the
+    silence rule only.
+    """
+    quiet = KindRules(statistical=False)
+    return {
+        "co2": KindRules(
+            high=5000.0,
+            hysteresis=100.0,
+            sustained_high=1000.0,
+            sustained_window_ms=15 * 60_000,
+            statistical=False,
+        ),
+        "pm2_5": KindRules(
+            high=55.0,
+            hysteresis=2.0,
+            threshold_severity=Severity.WARNING,
+            sustained_high=15.0,
+            sustained_window_ms=24 * 3_600_000,
+            statistical=False,
+        ),
+        **{
+            kind: quiet
+            for kind in (
+                "pm1_0",
+                "pm4_0",
+                "pm10_0",
+                "voc_index",
+                "nox_index",
+                "illuminance",
+                "dew_point",
+                "absolute_humidity",
+                "air_quality_index",
+            )
+        },
+    }
+
+
+def kind_rules_problems(rules: KindRules) -> list[str]:
+    """What is inconsistent in one kind's rules (empty when they are usable)."""
+    problems = []
+    if rules.low is not None and rules.high is not None and rules.low >= rules.high:
+        problems.append("low must be below high")
+    if rules.hysteresis < 0:
+        problems.append("hysteresis must be >= 0")
+    if rules.stuck_readings is not None and rules.stuck_readings < 2:
+        problems.append("stuck_readings must be >= 2")
+    if rules.sustained_window_ms < 60_000 or not 0 < rules.sustained_min_coverage <= 1:
+        problems.append("need sustained_window_ms >= 60000, coverage in (0, 1]")
+    return problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,12 +247,7 @@ class RulesConfig:
         if not 0 < self.seq_reorder_tolerance < self.seq_restart_gap < 32768:
             problems.append("need 0 < seq_reorder_tolerance < seq_restart_gap < 32768")
         for kind, rules in self.kinds.items():
-            if rules.low is not None and rules.high is not None and rules.low >= rules.high:
-                problems.append(f"{kind}: low must be below high")
-            if rules.hysteresis < 0:
-                problems.append(f"{kind}: hysteresis must be >= 0")
-            if rules.stuck_readings is not None and rules.stuck_readings < 2:
-                problems.append(f"{kind}: stuck_readings must be >= 2")
+            problems.extend(f"{kind}: {problem}" for problem in kind_rules_problems(rules))
         if problems:
             raise ValueError("invalid alert rules configuration: " + "; ".join(problems))
 
@@ -194,8 +260,9 @@ class RulesConfig:
         for kind, fields in overrides.items():
             base = kinds.get(device_kind(kind), self.default_kind)
             values = dict(fields)
-            if "threshold_severity" in values:
-                values["threshold_severity"] = Severity(values["threshold_severity"])
+            for name in ("threshold_severity", "sustained_severity"):
+                if name in values:
+                    values[name] = Severity(values[name])
             try:
                 kinds[device_kind(kind)] = replace(base, **values)
             except TypeError as exc:

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from iot_pipeline.schemas.records import EPOCH, InvalidReading
+
 
 class Severity(StrEnum):
     INFO = "info"
@@ -34,10 +36,7 @@ class Rule(StrEnum):
     SILENCE = "silence"
     LOST_PACKETS = "lost_packets"
     STATISTICAL = "statistical"
-
-
-class InvalidReading(ValueError):
-    """A sensor reading the rules engine cannot evaluate (missing or non-finite fields)."""
+    SUSTAINED_HIGH = "sustained_high"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +50,13 @@ class Reading:
     unit: str = ""
     tag_mac: str | None = None
     measurement_sequence: int | None = None
+    # Where measurement_sequence wraps (the record's metadata data_format; Format 5's by default).
+    sequence_modulus: int = 65535
+
+
+# metadata data_format -> where measurement_sequence wraps: Format 5 0..65534 (65535 is "not
+# available"), E1 0..16,777,214 (24 bits), Format 6 0..255 (8 bits, no sentinel).
+_SEQUENCE_MODULUS = {"5": 65535, "225": 16_777_215, "6": 256}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +92,11 @@ def alert_id(device_id: str, rule: Rule, first_seen_ms: int) -> str:
     return f"{device_id}|{rule.value}|{first_seen_ms}"
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _to_ms(ts: Any) -> int:
     if isinstance(ts, datetime):
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=UTC)
-        return (ts - _EPOCH) // timedelta(milliseconds=1)
+        return int((ts - EPOCH) // timedelta(milliseconds=1))
     if isinstance(ts, bool) or not isinstance(ts, int):
         raise InvalidReading(f"timestamp must be a datetime or epoch milliseconds, got {ts!r}")
     return ts
@@ -119,6 +122,8 @@ def reading_from_record(record: dict[str, Any]) -> Reading:
     if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
         raise InvalidReading(f"measurement_sequence invalid for {device_id}: {seq!r}")
     tag_mac = record.get("tag_mac")
+    metadata = record.get("metadata")
+    data_format = metadata.get("data_format") if isinstance(metadata, dict) else None
     return Reading(
         device_id=device_id,
         device_type=device_type,
@@ -127,4 +132,5 @@ def reading_from_record(record: dict[str, Any]) -> Reading:
         unit=str(record.get("unit") or ""),
         tag_mac=tag_mac if isinstance(tag_mac, str) and tag_mac else None,
         measurement_sequence=seq,
+        sequence_modulus=_SEQUENCE_MODULUS.get(str(data_format), 65535),
     )

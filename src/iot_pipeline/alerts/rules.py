@@ -8,6 +8,7 @@ warm-up). The alert lifecycle (open/resolve, clear-after-N) lives in :mod:`engin
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -15,7 +16,9 @@ from enum import Enum
 from iot_pipeline.alerts.config import KindRules, RulesConfig
 
 # measurement_sequence is a 16-bit field whose 65535 means "not available": the valid values
-# 0..65534 wrap around, so 65534 -> 0 is the next packet.
+# 0..65534 wrap around, so 65534 -> 0 is the next packet. Ruuvi Air: E1's counter is 24 bits
+# (0..16,777,214, 0xFFFFFF "not available"), Format 6's 8 bits (0..255, no sentinel); a reading
+# carries its counter's modulus (model.Reading.sequence_modulus, from the record's data_format).
 SEQ_MODULUS = 65535
 
 
@@ -120,6 +123,44 @@ def check_stuck(rules: KindRules, repeat_count: int, value: float) -> Check:
     return Check(Status.HOLD, value, float(n))
 
 
+# Sustained rule: readings summed per bucket of this many ms ([bucket start, sum, count]).
+SUSTAINED_BUCKET_MS = 60_000
+
+
+def add_to_window(buckets: deque[list[float]], ts_ms: int, value: float, window_ms: int) -> None:
+    """Add a reading to per-minute sums, dropping buckets that left the window (bounded:
+    at most window / 1 min + 1 buckets, whatever the reading rate)."""
+    start = ts_ms - ts_ms % SUSTAINED_BUCKET_MS
+    if buckets and buckets[-1][0] == start:
+        buckets[-1][1] += value
+        buckets[-1][2] += 1
+    elif not buckets or start > buckets[-1][0]:
+        buckets.append([start, value, 1])
+    # (a reading older than the newest bucket is late: it does not change the window)
+    while buckets and buckets[0][0] <= ts_ms - window_ms:
+        buckets.popleft()
+
+
+def check_sustained(rules: KindRules, buckets: Sequence[Sequence[float]], ts_ms: int) -> Check:
+    """The mean of the readings in the window above ``sustained_high`` breaches; it clears at
+    or below ``sustained_high - hysteresis``; UNKNOWN until the readings span
+    ``sustained_min_coverage`` of the window (a fresh start must not judge a 24-hour mean on
+    five minutes). The value reported is the window mean."""
+    limit = rules.sustained_high
+    if limit is None or not buckets:
+        return UNKNOWN
+    if ts_ms - buckets[0][0] < rules.sustained_min_coverage * rules.sustained_window_ms:
+        return UNKNOWN
+    mean = math.fsum(b[1] for b in buckets) / sum(b[2] for b in buckets)
+    if mean > limit:
+        status = Status.BREACH
+    elif mean <= limit - rules.hysteresis:
+        status = Status.CLEAR
+    else:
+        status = Status.HOLD
+    return Check(status, mean, limit)
+
+
 def check_silence(config: RulesConfig, last_arrival_ms: int, now_ms: int) -> Check:
     """Breached when nothing arrived for longer than the timeout; value = seconds silent."""
     silent_ms = now_ms - last_arrival_ms
@@ -165,14 +206,17 @@ class SeqStep(Enum):
     RESTART = "restart"  # the tag rebooted (sequence started over) or jumped implausibly
 
 
-def classify_sequence(config: RulesConfig, last_seq: int, seq: int) -> tuple[SeqStep, int]:
-    """Classify ``seq`` after ``last_seq`` on the wrapping 0..65534 counter.
+def classify_sequence(
+    config: RulesConfig, last_seq: int, seq: int, modulus: int = SEQ_MODULUS
+) -> tuple[SeqStep, int]:
+    """Classify ``seq`` after ``last_seq`` on the counter wrapping at ``modulus`` (Format 5:
+    0..65534; E1: 0..16,777,214; Format 6: 0..255).
 
     Returns the step kind and, for ``NEXT``, the number of packets lost in between
     (65534 -> 0 loses none; 65533 -> 2 loses 65534, 0 and 1).
     """
-    delta = (seq - last_seq) % SEQ_MODULUS
-    if delta == 0 or delta >= SEQ_MODULUS - config.seq_reorder_tolerance:
+    delta = (seq - last_seq) % modulus
+    if delta == 0 or delta >= modulus - config.seq_reorder_tolerance:
         return SeqStep.DUPLICATE, 0
     if delta > config.seq_restart_gap:
         return SeqStep.RESTART, 0

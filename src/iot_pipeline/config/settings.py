@@ -43,6 +43,15 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
+def _default_anomaly_thresholds() -> dict[str, tuple[float | None, float | None]]:
+    return {
+        "temperature": (-50.0, 50.0),
+        "humidity": (15.0, 100.0),
+        "pressure": (87000.0, 108500.0),
+        "battery": (2.0, None),
+    }
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -134,6 +143,12 @@ class Settings(BaseSettings):
         "kafka",
         description="kafka: Avro readings to Kafka; ruuvi: firmware-format JSON to MQTT.",
     )
+    iot_ruuvi_formats: CommaList = Field(
+        default_factory=lambda: ["5"],
+        description="ruuvi mode: data formats of the simulated tags, given to tags in turn: 5 "
+        "or 3 (RuuviTag, RAWv2/RAWv1), E1 or 6 (Ruuvi Air, BLE 5/BLE 4), 6+E1 (a Ruuvi Air heard "
+        "in both). E.g. 5,5,E1,3.",
+    )
     iot_max_readings: int | None = Field(
         None, ge=1, description="Stop after this many readings (unset: run until stopped)."
     )
@@ -201,12 +216,7 @@ class Settings(BaseSettings):
         100_000, ge=1, description="Measurements the duplicate filter remembers at most."
     )
     adapter_anomaly_thresholds: dict[str, tuple[float | None, float | None]] = Field(
-        default_factory=lambda: {
-            "temperature": (-50.0, 50.0),
-            "humidity": (15.0, 100.0),
-            "pressure": (87000.0, 108500.0),
-            "battery": (2.0, None),
-        },
+        default_factory=_default_anomaly_thresholds,
         description="JSON object sensor -> [low, high] (null: unbounded); values outside are "
         "flagged is_anomaly.",
     )
@@ -215,6 +225,12 @@ class Settings(BaseSettings):
     )
     adapter_battery_full_volts: float = Field(
         3.0, gt=0, description="Battery voltage reported as 100 % battery_level."
+    )
+    adapter_derived_values: bool = Field(
+        True,
+        description="Also publish derived records: dew_point (°C) and absolute_humidity (g/m³) "
+        "for every tag with temperature and humidity, air_quality_index (Ruuvi IAQS 0..100) for "
+        "Ruuvi Air (iot_pipeline.ruuvi.derived).",
     )
 
     # --- PostgreSQL / TimescaleDB ------------------------------------------------------------
@@ -349,10 +365,20 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("iot_device_types", "adapter_mqtt_topics", mode="before")
+    @field_validator("iot_device_types", "adapter_mqtt_topics", "iot_ruuvi_formats", mode="before")
     @classmethod
     def _device_types_from_commas(cls, value: Any) -> Any:
         return _split_commas(value)
+
+    @field_validator("iot_ruuvi_formats")
+    @classmethod
+    def _known_ruuvi_formats(cls, value: list[str]) -> list[str]:
+        known = ("5", "3", "E1", "6", "6+E1")
+        value = [item.upper() for item in value]
+        unknown = sorted(set(value) - set(known))
+        if unknown or not value:
+            raise ValueError(f"unknown or no tag formats {unknown}; known: {list(known)}")
+        return value
 
     @field_validator("iot_device_types")
     @classmethod

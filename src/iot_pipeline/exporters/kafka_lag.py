@@ -201,8 +201,8 @@ class BrokerPoller:
         partitions = {tp for _m, committed in groups.values() for tp in committed}
         high: dict[TopicPartition, int] = {}
         if partitions:
-            request = {KafkaTopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}
-            futures = self._admin.list_offsets(request, request_timeout=self._timeout)
+            latest = {KafkaTopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}  # type: ignore[no-untyped-call]
+            futures = self._admin.list_offsets(latest, request_timeout=self._timeout)
             for ktp, fut in futures.items():
                 try:
                     high[(ktp.topic, ktp.partition)] = fut.result().offset

@@ -91,7 +91,7 @@ def _number(payload: str) -> float | None:
         return None
 
 
-def parse_sys_message(topic: str, payload: bytes) -> Sample | None:
+def parse_sys_message(topic: str, payload: bytes | bytearray) -> Sample | None:
     """Map one $SYS message to a sample; None for topics this exporter does not export or for
     payloads that are not what the topic should carry (never raises)."""
     if not topic.startswith(SYS_PREFIX):
@@ -153,7 +153,7 @@ class SysState:
         with self._lock:
             self._connected = connected
 
-    def update(self, topic: str, payload: bytes) -> bool:
+    def update(self, topic: str, payload: bytes | bytearray) -> bool:
         sample = parse_sys_message(topic, payload)
         with self._lock:
             self._last_message = self._clock()

@@ -84,8 +84,10 @@ def offsets_to_commit(messages: Iterable[Message]) -> list[TopicPartition]:
     """The offsets to commit after `messages` are done: the highest offset + 1 per partition."""
     highest: dict[tuple[str, int], int] = {}
     for message in messages:
-        key = (message.topic(), message.partition())
-        offset = message.offset()
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        # A consumed message always has all three; only a produced one may lack them.
+        assert topic is not None and partition is not None and offset is not None
+        key = (topic, partition)
         if offset > highest.get(key, -1):
             highest[key] = offset
     return [

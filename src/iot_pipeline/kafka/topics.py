@@ -147,7 +147,10 @@ def _describe_topic_config(admin: AdminClient, name: str, timeout: float) -> dic
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return admin.describe_configs([resource], request_timeout=timeout)[resource].result()
+            entries: dict[str, Any] = admin.describe_configs([resource], request_timeout=timeout)[
+                resource
+            ].result()
+            return entries
         except KafkaException as error:
             unknown = error.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
             if not unknown or time.monotonic() > deadline:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from iot_pipeline.ruuvi.advertisement import decode_any_hex
-from iot_pipeline.ruuvi.format5 import RuuviCodecError
+from iot_pipeline.ruuvi.common import RuuviCodecError
 
 
 def decode_line(text: str) -> tuple[str, bool]:
@@ -47,20 +47,20 @@ def _stdin_lines(stream: TextIO) -> Iterable[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m iot_pipeline.ruuvi",
-        description="RuuviTag Data Format 5 codec tools.",
+        description="Ruuvi codec tools (data formats 3, 5, 6 and E1).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     dec = sub.add_parser(
         "decode",
-        help="decode Format 5 payloads or whole BLE advertisements given as hex",
+        help="decode Ruuvi payloads (formats 3, 5, 6, E1) or whole BLE advertisements given as hex",
         description="Prints one JSON object per payload and line; exits 1 if any failed.",
     )
     dec.add_argument(
         "payloads",
         nargs="+",
         metavar="HEX",
-        help="24-byte Format 5 payload or whole advertisement in hex; '-' reads one per line "
-        "from stdin",
+        help="a payload (Format 3: 14 bytes, 5: 24, 6: 20, E1: 40) or a whole advertisement in "
+        "hex; '-' reads one per line from stdin",
     )
     return parser
 

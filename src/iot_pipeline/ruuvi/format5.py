@@ -26,11 +26,19 @@ Python's ``int / int`` is correctly rounded, so these expressions are exactly th
 
 from __future__ import annotations
 
-import math
 import struct
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import Any, Final
+
+from iot_pipeline.ruuvi.common import (
+    ErrorKind,
+    RuuviCodecError,
+    checked_int,
+    encode_mac,
+    format_mac,
+    parse_hex,
+    scaled,
+)
 
 DATA_FORMAT: Final = 5
 PAYLOAD_LENGTH: Final = 24
@@ -72,30 +80,11 @@ FIELD_NAMES: Final = (
 )
 
 
-class ErrorKind(StrEnum):
-    """Why the codec refused an input (machine-readable; the message says it for people)."""
-
-    BAD_HEX = "bad_hex"
-    WRONG_LENGTH = "wrong_length"
-    UNKNOWN_FORMAT = "unknown_format"
-    NO_RUUVI_DATA = "no_ruuvi_data"
-    BAD_ADVERTISEMENT = "bad_advertisement"
-    OUT_OF_RANGE = "out_of_range"
-    BAD_VALUE = "bad_value"
-
-
-class RuuviCodecError(ValueError):
-    """The one error the codec raises: a readable message plus a machine-readable ``kind``."""
-
-    def __init__(self, kind: ErrorKind, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-
 @dataclass(frozen=True, slots=True)
 class RuuviReading:
     """One decoded Format 5 measurement; ``None`` where the tag reported "not available".
+    Format 3 (RAWv1, ``format3.py``) decodes into the same type: it has no tx power, movement
+    counter, sequence or MAC, so those are always ``None`` there.
 
     Units: temperature degC, humidity %RH, pressure Pa, acceleration g, tx_power dBm,
     battery V; mac upper-case ``AA:BB:CC:DD:EE:FF``.
@@ -117,44 +106,6 @@ class RuuviReading:
     def to_dict(self) -> dict[str, Any]:
         """The reading as a JSON-ready dict, keys in the contract's order."""
         return asdict(self)
-
-
-def format_mac(raw: bytes) -> str:
-    """Six bytes as upper-case ``AA:BB:CC:DD:EE:FF``."""
-    return raw.hex(":").upper()
-
-
-def parse_mac(mac: str) -> bytes:
-    """``AA:BB:CC:DD:EE:FF`` (either case) into six bytes; RuuviCodecError otherwise."""
-    parts = mac.split(":") if isinstance(mac, str) else []
-    if len(parts) != 6 or not all(len(p) == 2 and _is_hex(p) for p in parts):
-        raise RuuviCodecError(
-            ErrorKind.BAD_VALUE, f"mac must look like AA:BB:CC:DD:EE:FF, got {mac!r}"
-        )
-    return bytes(int(p, 16) for p in parts)
-
-
-_HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
-_ASCII_WHITESPACE: Final = " \t\r\n\v\f"
-
-
-def _is_hex(text: str) -> bool:
-    return _HEX_DIGITS.issuperset(text)
-
-
-def parse_hex(text: str) -> bytes:
-    """Hex text into bytes: surrounding ASCII whitespace ignored, then an even, non-zero number
-    of hex digits (either case) and nothing else."""
-    stripped = text.strip(_ASCII_WHITESPACE)
-    if not stripped:
-        raise RuuviCodecError(ErrorKind.BAD_HEX, "empty input: expected hex digits")
-    if not _is_hex(stripped):
-        raise RuuviCodecError(ErrorKind.BAD_HEX, "invalid hex: only 0-9, a-f and A-F allowed")
-    if len(stripped) % 2:
-        raise RuuviCodecError(
-            ErrorKind.BAD_HEX, f"invalid hex: odd number of digits ({len(stripped)})"
-        )
-    return bytes.fromhex(stripped)
 
 
 # format, temperature, humidity, pressure, acceleration x/y/z, power, movement, sequence, MAC
@@ -202,44 +153,6 @@ def decode_hex(text: str) -> RuuviReading:
 # --- encoding --------------------------------------------------------------------------------
 
 
-def _number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RuuviCodecError(
-            ErrorKind.BAD_VALUE, f"{name} must be a number or None, got {type(value).__name__}"
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise RuuviCodecError(ErrorKind.OUT_OF_RANGE, f"{name} must be finite, got {value}")
-    return value
-
-
-def _integer(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RuuviCodecError(
-            ErrorKind.BAD_VALUE, f"{name} must be an int or None, got {type(value).__name__}"
-        )
-    return value
-
-
-def _scaled(name: str, value: object, scale: int, low: int, high: int) -> int:
-    """A physical value into its raw integer at ``scale`` steps per unit, range-checked."""
-    raw = round(_number(name, value) * scale)
-    if not low <= raw <= high:
-        raise RuuviCodecError(
-            ErrorKind.OUT_OF_RANGE,
-            f"{name} {value} is out of range [{low / scale}, {high / scale}]",
-        )
-    return raw
-
-
-def _checked_int(name: str, value: object, low: int, high: int) -> int:
-    raw = _integer(name, value)
-    if not low <= raw <= high:
-        raise RuuviCodecError(
-            ErrorKind.OUT_OF_RANGE, f"{name} {raw} is out of range [{low}, {high}]"
-        )
-    return raw
-
-
 def encode(reading: RuuviReading) -> bytes:
     """The 24-byte Format 5 payload for ``reading`` (``None`` fields become the not-available
     values). Values are rounded to the format's resolution; a value outside the format's range,
@@ -253,15 +166,15 @@ def encode(reading: RuuviReading) -> bytes:
     def opt(value: object, convert: Any, na: int) -> int:
         return na if value is None else convert(value)
 
-    t = opt(reading.temperature, lambda v: _scaled("temperature", v, 200, -32767, 32767), -32768)
-    h = opt(reading.humidity, lambda v: _scaled("humidity", v, 400, 0, 65534), _HUMIDITY_NA)
+    t = opt(reading.temperature, lambda v: scaled("temperature", v, 200, -32767, 32767), -32768)
+    h = opt(reading.humidity, lambda v: scaled("humidity", v, 400, 0, 65534), _HUMIDITY_NA)
     p = opt(
         reading.pressure,
-        lambda v: _checked_int("pressure", v, *PRESSURE_RANGE) - 50000,
+        lambda v: checked_int("pressure", v, *PRESSURE_RANGE) - 50000,
         _PRESSURE_NA,
     )
     accel = [
-        opt(value, lambda v, n=name: _scaled(n, v, 1000, -32767, 32767), _ACCELERATION_NA)
+        opt(value, lambda v, n=name: scaled(n, v, 1000, -32767, 32767), _ACCELERATION_NA)
         for name, value in (
             ("acceleration_x", reading.acceleration_x),
             ("acceleration_y", reading.acceleration_y),
@@ -269,28 +182,20 @@ def encode(reading: RuuviReading) -> bytes:
         )
     ]
     battery = opt(
-        reading.battery, lambda v: _scaled("battery", v, 1000, 1600, 3646) - 1600, _BATTERY_NA
+        reading.battery, lambda v: scaled("battery", v, 1000, 1600, 3646) - 1600, _BATTERY_NA
     )
     tx = opt(reading.tx_power, _encode_tx_power, _TX_POWER_NA)
     movement = opt(
         reading.movement_counter,
-        lambda v: _checked_int("movement_counter", v, *MOVEMENT_COUNTER_RANGE),
+        lambda v: checked_int("movement_counter", v, *MOVEMENT_COUNTER_RANGE),
         _MOVEMENT_NA,
     )
     sequence = opt(
         reading.measurement_sequence,
-        lambda v: _checked_int("measurement_sequence", v, *MEASUREMENT_SEQUENCE_RANGE),
+        lambda v: checked_int("measurement_sequence", v, *MEASUREMENT_SEQUENCE_RANGE),
         _SEQUENCE_NA,
     )
-    if reading.mac is None:
-        mac = _MAC_NA
-    else:
-        mac = parse_mac(reading.mac)
-        if mac == _MAC_NA:
-            raise RuuviCodecError(
-                ErrorKind.OUT_OF_RANGE,
-                "mac FF:FF:FF:FF:FF:FF is the not-available value; pass None instead",
-            )
+    mac = encode_mac(reading.mac, 6)
     return b"".join(
         (
             bytes((DATA_FORMAT,)),
@@ -307,7 +212,7 @@ def encode(reading: RuuviReading) -> bytes:
 
 
 def _encode_tx_power(value: object) -> int:
-    dbm = _checked_int("tx_power", value, *TX_POWER_RANGE)
+    dbm = checked_int("tx_power", value, *TX_POWER_RANGE)
     if dbm % 2:
         raise RuuviCodecError(
             ErrorKind.OUT_OF_RANGE, f"tx_power {dbm} is not a step of the format (even dBm only)"

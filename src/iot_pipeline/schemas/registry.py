@@ -18,7 +18,8 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 READING_SCHEMA_FILE = "iot_sensor_reading.avsc"
 
-SubjectNameStrategy = Callable[[SerializationContext, str], str]
+# The signature confluent-kafka declares for its strategies (None: no record name).
+SubjectNameStrategy = Callable[[SerializationContext | None, str | None], str | None]
 
 _STRATEGIES: dict[str, SubjectNameStrategy] = {
     "TopicNameStrategy": topic_subject_name_strategy,
@@ -51,7 +52,10 @@ def subject_name_strategy(name: str) -> SubjectNameStrategy:
 def value_subject(strategy: str, topic: str, schema_str: str) -> str:
     """The subject a value schema is registered under for this topic and strategy."""
     context = SerializationContext(topic, MessageField.VALUE)
-    return subject_name_strategy(strategy)(context, record_full_name(schema_str))
+    subject = subject_name_strategy(strategy)(context, record_full_name(schema_str))
+    if subject is None:  # only for a record without a name, which an .avsc here never is
+        raise ValueError(f"no subject for topic {topic!r} under {strategy}")
+    return subject
 
 
 def ensure_value_schema(

@@ -19,9 +19,16 @@ from prometheus_client import CollectorRegistry, Counter
 from iot_pipeline.config import Settings, load_settings, load_settings_or_exit
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
+from iot_pipeline.ruuvi import decode_payload
 from iot_pipeline.simulator.devices import DeviceFileError, load_devices
 from iot_pipeline.simulator.models import default_devices, initial_state, next_reading
-from iot_pipeline.simulator.ruuvi_tags import build_gateway_message, make_tags, next_tag_reading
+from iot_pipeline.simulator.ruuvi_tags import (
+    build_gateway_message,
+    make_tags,
+    next_air_readings,
+    next_format3_reading,
+    next_tag_reading,
+)
 from iot_pipeline.simulator.schedule import Schedule
 
 GATEWAY_ID = "sim-gw-01"
@@ -64,7 +71,8 @@ class KafkaEmitter:
         self._producer.produce(key, message)
 
     def close(self) -> int:
-        return self._producer.flush(30.0)
+        undelivered: int = self._producer.flush(30.0)
+        return undelivered
 
 
 class MqttEmitter:
@@ -123,23 +131,43 @@ def kafka_source(settings: Settings, rng: random.Random) -> tuple[list[float], M
 
 
 def ruuvi_source(settings: Settings, rng: random.Random) -> tuple[list[float], MessageSource]:
-    tags = make_tags(settings.iot_num_devices, rng)
+    """One schedule entry per advertised format of each tag (a "6+E1" Ruuvi Air has two: its
+    E1 entry measures, its Format 6 entry repeats that measurement in Format 6)."""
+    tags = make_tags(settings.iot_num_devices, rng, settings.iot_ruuvi_formats)
+    entries = [
+        (tag, fmt)
+        for tag in tags
+        for fmt in (["E1", "6"] if tag.tag_format == "6+E1" else [tag.tag_format])
+    ]
 
     def source(index: int, now: datetime) -> tuple[str, dict[str, Any], bool, str]:
-        tag = tags[index]
+        tag, fmt = entries[index]
         before = tag.temperature
-        raw = next_tag_reading(tag, rng, settings.iot_anomaly_probability)
+        if fmt in ("5", "3"):
+            advance = next_tag_reading if fmt == "5" else next_format3_reading
+            raw = advance(tag, rng, settings.iot_anomaly_probability)
+            anomalous = decode_payload(raw).temperature > before + 20  # type: ignore[operator]
+            kind = "ruuvitag"
+        elif fmt == "6" and tag.pending_format6 is not None:
+            raw, tag.pending_format6, anomalous = tag.pending_format6, None, False
+            kind = "ruuvi_air"
+        else:
+            e1, f6, anomalous = next_air_readings(tag, rng, settings.iot_anomaly_probability, now)
+            if tag.tag_format == "6+E1":
+                tag.pending_format6 = f6
+            raw = f6 if fmt == "6" else e1
+            kind = "ruuvi_air"
         message = build_gateway_message(
             raw,
             gateway_id=GATEWAY_ID,
             gateway_mac=GATEWAY_MAC,
             rssi=round(rng.gauss(-70.0, 5.0)),
             timestamp=now,
+            mac=tag.mac,
         )
-        anomalous = message["temperature"] is not None and message["temperature"] > before + 20
-        return tag.mac, message, anomalous, "ruuvitag"
+        return tag.mac, message, anomalous, kind
 
-    return [settings.iot_data_interval_sec] * len(tags), source
+    return [settings.iot_data_interval_sec] * len(entries), source
 
 
 def run(

@@ -1,7 +1,7 @@
 """Batch writer: each batch in one transaction, idempotent on (device_id, timestamp).
 
 Loss-free, idempotent methods, measured against each other by ``make bench``
-(:func:`iot_pipeline.storage.bench.measure_write_methods`):
+(``bench.storage.measure_write_methods``):
 
 - ``copy_staging``: COPY the batch into a session-local staging table, then
   ``INSERT INTO sensor_readings SELECT ... FROM staging ON CONFLICT DO NOTHING``;
@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from contextlib import closing
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from psycopg2 import errors as pg_errors
 from psycopg2.extensions import cursor as PgCursor
@@ -120,7 +121,7 @@ def write_batch(
         return 0
     conn = engine.raw_connection()
     try:
-        with conn.cursor() as cur:
+        with closing(cast(PgCursor, conn.cursor())) as cur:
             inserted = _write(cur, rows, method, table)
         conn.commit()
         return inserted
@@ -142,7 +143,7 @@ def write_rows_one_by_one(
     results: list[Exception | None] = []
     conn = engine.raw_connection()
     try:
-        with conn.cursor() as cur:
+        with closing(cast(PgCursor, conn.cursor())) as cur:
             for row in rows:
                 cur.execute("SAVEPOINT one_row")
                 try:

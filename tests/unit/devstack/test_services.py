@@ -6,23 +6,18 @@ import pytest
 
 from devstack import proc
 from devstack.config import StackConfig
-from devstack.services import (
-    MOSQUITTO_CONF,
+from devstack.java import (
     REGISTRY_MIN_JAVA,
-    Postgres,
-    Registry,
-    SetupError,
-    all_services,
     choose_java,
     class_data_sharing,
-    database_and_role_sql,
     java_candidates,
     java_major_version,
-    kafka_server_properties,
-    mosquitto_native_conf,
     registry_java_bin,
-    registry_storage_properties,
 )
+from devstack.kafka_services import Registry, kafka_server_properties, registry_storage_properties
+from devstack.postgres import Postgres, database_and_role_sql
+from devstack.service_base import SetupError
+from devstack.services import MOSQUITTO_CONF, all_services, mosquitto_native_conf
 
 
 def props(text: str) -> dict[str, str]:

@@ -85,14 +85,18 @@ def test_structures_after_zero_length_terminator_are_ignored() -> None:
         # structure longer than the data
         (bytes.fromhex(GATEWAY["data"])[:-1], ErrorKind.BAD_ADVERTISEMENT),
         (b"\x1b\xff\x99\x04\x05", ErrorKind.BAD_ADVERTISEMENT),
-        # Ruuvi data in format 3 (RAWv1)
-        (_ad(0xFF, b"\x99\x04\x03" + b"\x00" * 13), ErrorKind.UNKNOWN_FORMAT),
+        # Ruuvi data in format 4 (URL): not a measurement format
+        (_ad(0xFF, b"\x99\x04\x04" + b"\x00" * 13), ErrorKind.UNKNOWN_FORMAT),
+        # Ruuvi data in format 3 (RAWv1) one byte short
+        (_ad(0xFF, b"\x99\x04\x03" + b"\x00" * 12), ErrorKind.WRONG_LENGTH),
         # Ruuvi format 5 data cut short
         (_ad(0xFF, b"\x99\x04" + bytes.fromhex(VALID_HEX)[:20]), ErrorKind.WRONG_LENGTH),
         (_ad(0xFF, b"\x99\x04"), ErrorKind.WRONG_LENGTH),
         (b"", ErrorKind.WRONG_LENGTH),
-        # 24 bytes but not starting with 0x05 and not an advertisement
-        (bytes.fromhex("03" + VALID_HEX[2:]), ErrorKind.BAD_ADVERTISEMENT),
+        # 24 bytes starting with 0x03 (Format 3 is 14 bytes) and not an advertisement
+        (bytes.fromhex("03" + VALID_HEX[2:]), ErrorKind.WRONG_LENGTH),
+        # 24 bytes starting with 0x07 (no such format) and not an advertisement
+        (bytes.fromhex("07" + VALID_HEX[2:]), ErrorKind.BAD_ADVERTISEMENT),
     ],
 )
 def test_advertisement_errors(advertisement: bytes, kind: ErrorKind) -> None:
@@ -109,7 +113,7 @@ def test_decode_any_raises_only_codec_errors(data: bytes) -> None:
     except RuuviCodecError as exc:
         assert exc.message
     else:
-        assert reading.data_format == 5
+        assert reading.data_format in {3, 5, 6, 0xE1}
 
 
 @given(

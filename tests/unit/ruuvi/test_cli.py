@@ -111,3 +111,18 @@ def test_usage_error_exits_2() -> None:
     )
     assert done.returncode == 2
     assert "usage" in done.stderr
+
+
+def test_every_format_decodes_on_the_command_line() -> None:
+    other = json.loads(
+        (Path(__file__).parents[2] / "vectors" / "ruuvi_other_formats.json").read_text("utf-8")
+    )
+    inputs = [v["hex"] for v in other["vectors"]] + [a["data"] for a in other["advertisements"]]
+    code, lines = _run(["decode", *inputs])
+    assert code == 0
+    expected = [v["expected"] for v in other["vectors"]]
+    by_name = {v["name"]: v["expected"] for v in other["vectors"]}
+    expected += [by_name[a["expected_vector"]] for a in other["advertisements"]]
+    for line, want in zip(lines, expected, strict=True):
+        assert json.loads(line) == want
+        assert list(json.loads(line)) == list(want)

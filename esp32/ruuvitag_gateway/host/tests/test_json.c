@@ -32,7 +32,7 @@ static void fixture_from_example(fixture_t *fx, const cJSON *payload)
     CHECK(gw_parse_mac(str(payload, "gateway_mac"), fx->gw_mac));
     CHECK(gw_parse_mac(str(payload, "mac"), fx->tag_mac));
     fx->payload_len = test_hex(str(payload, "raw"), fx->payload, sizeof(fx->payload));
-    CHECK(ruuvi_decode_payload(fx->payload, fx->payload_len, false, &fx->reading) == RUUVI_OK);
+    CHECK(ruuvi_decode_payload(fx->payload, fx->payload_len, true, &fx->reading) == RUUVI_OK);
     fx->msg = (ruuvi_message_t){
         .gateway_id = str(payload, "gateway_id"),
         .gateway_mac = fx->gw_mac,
@@ -151,28 +151,30 @@ static void test_error_object(void)
     cJSON_Delete(doc);
 }
 
-/* Format 3 prints the Format 5 shape with nulls; Format 6 prints its own fields. */
-static void test_other_format_messages(void)
+/* Formats 3, 6 and E1: the contract's payloads_by_format, byte for byte. Format 3 prints the
+ * Format 5 shape with nulls; 6 and E1 print their own fields. */
+static void test_other_format_messages(const cJSON *example)
 {
-    uint8_t gw[6] = {1, 2, 3, 4, 5, 6};
-    uint8_t tag[6] = {0xC1, 2, 3, 4, 5, 6};
-    uint8_t p3[14];
-    test_hex("03291A1ECE1EFC18F94202CA0B53", p3, sizeof(p3));
-    ruuvi_reading_t r;
-    CHECK(ruuvi_decode_payload(p3, sizeof(p3), false, &r) == RUUVI_OK);
-    ruuvi_message_t m = {"gw", gw, tag, -80, EXAMPLE_TS_MS, p3, sizeof(p3), &r};
-    char out[RUUVI_JSON_MESSAGE_MAX];
-    CHECK(ruuvi_json_message(&m, out, sizeof(out)) > 0);
-    CHECK(strstr(out, "\"data_format\":3,\"raw\":\"03291A1ECE1EFC18F94202CA0B53\",\"temperature\":26.3,") != NULL);
-    CHECK(strstr(out, "\"battery\":2.899,\"tx_power\":null,\"movement_counter\":null,\"measurement_sequence\":null}") != NULL);
-    uint8_t p6[20];
-    test_hex("06170C5668C79E007000C90501D9FFCD004C884F", p6, sizeof(p6));
-    CHECK(ruuvi_decode_payload(p6, sizeof(p6), false, &r) == RUUVI_OK);
-    m.payload = p6;
-    m.payload_len = sizeof(p6);
-    CHECK(ruuvi_json_message(&m, out, sizeof(out)) > 0);
-    CHECK_MSG(strstr(out, "\"pm2_5\":11.2,\"co2\":201,\"voc_index\":10,\"nox_index\":2,\"luminosity\":13026.67,"
-                          "\"measurement_sequence\":205,\"calibration_in_progress\":false}") != NULL, "%s", out);
+    const cJSON *by_format = cJSON_GetObjectItemCaseSensitive(example, "payloads_by_format");
+    const char *const formats[] = {"3", "6", "E1"};
+    const int numbers[] = {3, 6, 225};
+    CHECK(cJSON_GetArraySize(by_format) == 3);
+    for (size_t i = 0; i < 3; i++) {
+        const cJSON *payload = cJSON_GetObjectItemCaseSensitive(by_format, formats[i]);
+        CHECK_MSG(payload != NULL, "payloads_by_format.%s missing", formats[i]);
+        if (payload == NULL) {
+            continue;
+        }
+        fixture_t fx;
+        fixture_from_example(&fx, payload);
+        CHECK(fx.reading.data_format == numbers[i]);
+        char out[RUUVI_JSON_MESSAGE_MAX];
+        int len = ruuvi_json_message(&fx.msg, out, sizeof(out));
+        char *want = cJSON_PrintUnformatted(payload);
+        CHECK_MSG(len > 0 && strcmp(out, want) == 0, "format %s\n got: %s\nwant: %s", formats[i], out,
+                  want);
+        free(want);
+    }
 }
 
 /* The static arena: repeated builds give identical output and never leak
@@ -215,7 +217,7 @@ int main(int argc, char **argv)
     test_short_buffers(example);
     test_bad_arguments(example);
     test_error_object();
-    test_other_format_messages();
+    test_other_format_messages(example);
     test_arena(example);
     cJSON_Delete(example);
     return test_finish("test_json");

@@ -161,6 +161,15 @@ bool emu_read_vectors(const char *path, emu_inputs_t *out)
     if (gw != NULL) {
         ok = ok && push_hex(out, cJSON_GetObjectItemCaseSensitive(gw, "data"));
     }
+    /* ruuvi_other_formats.json: Formats 3, 6 and E1 payloads, then whole advertisements. */
+    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(doc, "vectors"))
+    {
+        ok = ok && push_hex(out, cJSON_GetObjectItemCaseSensitive(v, "hex"));
+    }
+    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(doc, "advertisements"))
+    {
+        ok = ok && push_hex(out, cJSON_GetObjectItemCaseSensitive(v, "data"));
+    }
     cJSON_Delete(doc);
     if (!ok || out->count == 0) {
         fprintf(stderr, "%s: no usable vectors\n", path);

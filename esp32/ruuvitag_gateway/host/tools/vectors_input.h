@@ -1,5 +1,5 @@
 /* Emulator input: advertisements from a file of hex lines or from the shared
- * Format 5 vector file. Host-only helper (uses the heap and stdio). */
+ * vector files. Host-only helper (uses the heap and stdio). */
 #ifndef VECTORS_INPUT_H
 #define VECTORS_INPUT_H
 
@@ -31,7 +31,9 @@ typedef struct {
  */
 bool emu_read_lines(const char *path, emu_inputs_t *out);
 
-/* Every format5_payloads entry (wrapped) and the ruuvi_gateway_advertisement. */
+/* Every format5_payloads entry (wrapped) and the ruuvi_gateway_advertisement
+ * (ruuvi_format5.json); every "vectors" entry (wrapped) and "advertisements"
+ * entry (ruuvi_other_formats.json: Formats 3, 6 and E1). */
 bool emu_read_vectors(const char *path, emu_inputs_t *out);
 
 void emu_inputs_free(emu_inputs_t *in);

@@ -1,0 +1,195 @@
+"""The adapter's pipeline with a fake record sink (pure logic, no Kafka/MQTT): an MQTT message is
+acknowledged only after every record made from it (or its dead letter) is confirmed; failures are
+retried; duplicates ride on the original's acknowledgement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from iot_pipeline.adapter.options import AdapterOptions
+from iot_pipeline.adapter.pipeline import Adapter, AdapterMetrics
+from iot_pipeline.adapter.transform import DEFAULT_THRESHOLDS
+from tests.unit.adapter.fakes import RECEIVED, Clock, FakeSink
+from tests.unit.adapter.fakes import msg as _msg
+
+VECTORS_DIR = Path(__file__).parents[2] / "vectors"
+FIRMWARE = json.loads((VECTORS_DIR / "esp32_gateway_message.json").read_text(encoding="utf-8"))
+GW_DATA = "0201061BFF99040517037758C5C703FCFF30FFF89416B7958AE375CF374E23"
+
+Setup = tuple[Adapter, FakeSink, list[tuple[int, int]], Clock, CollectorRegistry]
+
+
+def _setup(sink: FakeSink | None = None) -> Setup:
+    sink = sink or FakeSink()
+    registry = CollectorRegistry()
+    acks: list[tuple[int, int]] = []
+    clock = Clock()
+    adapter = Adapter(
+        sink,
+        "dlq",
+        lambda mid, qos: acks.append((mid, qos)),
+        AdapterOptions(thresholds=DEFAULT_THRESHOLDS),
+        AdapterMetrics(registry),
+        clock=clock,
+    )
+    return adapter, sink, acks, clock, registry
+
+
+def _metric(registry: CollectorRegistry, name: str, labels: dict[str, str] | None = None) -> float:
+    value = registry.get_sample_value(name, labels or {})
+    return 0.0 if value is None else value
+
+
+def test_valid_reading_is_acknowledged_only_after_all_records_are_confirmed() -> None:
+    adapter, sink, acks, _, registry = _setup()
+    adapter.handle(_msg(FIRMWARE["payload"], mid=7))
+    assert len(sink.sent) == 9
+    assert {s["topic"] for s in sink.sent} == {"readings"}
+    assert sink.sent[0]["key"] == b"cb:b8:33:4c:88:4f_temperature"
+    assert adapter.in_flight == 1
+    for i in range(8):
+        sink.deliver(i)
+        assert acks == []
+    sink.deliver(8)
+    assert acks == [(7, 1)]
+    assert adapter.in_flight == 0
+    assert _metric(registry, "mqtt_adapter_records_published_total") == 9
+    assert _metric(registry, "mqtt_adapter_readings_total", {"source": "esp32_firmware"}) == 1
+    assert _metric(registry, "mqtt_adapter_ruuvitag_devices_seen") == 1
+
+
+def test_invalid_message_goes_to_the_dlq_with_headers_and_is_acknowledged_after() -> None:
+    adapter, sink, acks, _, registry = _setup()
+    adapter.handle(_msg(b"not json", mid=3))
+    assert len(sink.sent) == 1
+    sent = sink.sent[0]
+    assert sent["topic"] == "dlq"
+    assert sent["value"] == b"not json"
+    assert sent["key"] == b"ruuvitag/data"
+    headers = dict(sent["headers"])
+    assert headers["reason"] == b"not_json"
+    assert headers["mqtt_topic"] == b"ruuvitag/data"
+    assert headers["received_at"] == RECEIVED.isoformat().encode()
+    assert headers["error"]
+    assert acks == []
+    sink.deliver(0)
+    assert acks == [(3, 1)]
+    assert _metric(registry, "mqtt_adapter_dead_letters_total", {"reason": "not_json"}) == 1
+
+
+def test_failed_delivery_is_retried_after_the_backoff_and_acknowledged_once() -> None:
+    adapter, sink, acks, clock, registry = _setup()
+    adapter.handle(_msg(FIRMWARE["payload"], mid=9))
+    sink.deliver(0, error="broker down")
+    for i in range(1, 9):
+        sink.deliver(i)
+    assert acks == []
+    assert adapter.retries_waiting == 1
+    assert adapter.retry_failed() == 0  # backoff not over
+    clock.now += 1.0
+    assert adapter.retry_failed() == 1
+    assert sink.sent[-1]["key"] == sink.sent[0]["key"]
+    assert sink.sent[-1]["value"] == sink.sent[0]["value"]
+    sink.deliver(len(sink.sent) - 1)
+    assert acks == [(9, 1)]
+    assert _metric(registry, "mqtt_adapter_kafka_delivery_failures_total") == 1
+
+
+def test_produce_exception_is_retried_like_a_failed_delivery() -> None:
+    sink = FakeSink()
+    adapter, sink, acks, clock, _registry = _setup(sink)
+    sink.raise_on_produce = 1
+    adapter.handle(_msg(b"[]", mid=4))
+    assert sink.sent == []
+    clock.now += 2
+    adapter.retry_failed()
+    sink.deliver()
+    assert acks == [(4, 1)]
+
+
+def test_duplicate_through_a_second_gateway_rides_on_the_original() -> None:
+    adapter, sink, acks, _, registry = _setup()
+    adapter.handle(_msg(FIRMWARE["payload"], mid=1))
+    second = dict(FIRMWARE["payload"], gateway_id="esp32-gw-02", rssi=-80)
+    adapter.handle(_msg(second, mid=2))
+    assert len(sink.sent) == 9  # published once
+    assert acks == []  # the copy waits for the original's confirmation
+    sink.deliver()
+    assert acks == [(1, 1), (2, 1)]
+    adapter.handle(_msg(second, mid=3))  # original done: acknowledged at once
+    assert acks[-1] == (3, 1)
+    assert _metric(registry, "mqtt_adapter_duplicates_total") == 2
+
+
+def test_same_sequence_after_the_window_is_published_again() -> None:
+    adapter, sink, _, clock, _registry = _setup()
+    adapter.handle(_msg(FIRMWARE["payload"], mid=1))
+    clock.now += 11
+    adapter.handle(_msg(FIRMWARE["payload"], mid=2))
+    assert len(sink.sent) == 18
+
+
+def test_gateway_status_updates_metrics_and_is_acknowledged() -> None:
+    adapter, sink, acks, _, registry = _setup()
+    online = FIRMWARE["status_payloads"]["online"]
+    offline = FIRMWARE["status_payloads"]["offline"]
+    adapter.handle(_msg(online, mid=1, topic=FIRMWARE["status_topic"]))
+    adapter.handle(_msg({"state": "online"}, mid=2, topic="ruuvi/C8:25:2D:8E:9C:2C/gw_status"))
+    assert _metric(registry, "mqtt_adapter_gateways_online") == 2
+    adapter.handle(_msg(offline, mid=3, topic=FIRMWARE["status_topic"]))
+    assert _metric(registry, "mqtt_adapter_gateways_online") == 1
+    assert _metric(registry, "mqtt_adapter_gateway_status_messages_total", {"state": "online"}) == 2
+    assert sink.sent == []
+    assert acks == [(1, 1), (2, 1), (3, 1)]
+
+
+def test_reading_with_every_value_unavailable_is_acknowledged_without_records() -> None:
+    adapter, sink, acks, _, _registry = _setup()
+    invalid = "058000FFFFFFFF800080008000FFFFFFFFFFFFFFFFFFFFFF"
+    adapter.handle(_msg({"gateway_id": "gw", "mac": "CB:B8:33:4C:88:4F", "raw": invalid}, mid=5))
+    assert sink.sent == []
+    assert acks == [(5, 1)]
+
+
+def test_a_processing_bug_sends_the_message_to_the_dlq() -> None:
+    adapter, sink, acks, _, _registry = _setup(FakeSink(fail_serialize=True))
+    adapter.handle(_msg(FIRMWARE["payload"], mid=6))
+    assert [s["topic"] for s in sink.sent] == ["dlq"]
+    assert dict(sink.sent[0]["headers"])["reason"] == b"internal_error"
+    sink.deliver()
+    assert acks == [(6, 1)]
+
+
+def test_ruuvi_gateway_message_is_published() -> None:
+    adapter, sink, acks, _, _registry = _setup()
+    payload = {"gw_mac": "C8:25:2D:8E:9C:2C", "rssi": -26, "aoa": [], "data": GW_DATA}
+    adapter.handle(_msg(payload, mid=8, topic="ruuvi/C8:25:2D:8E:9C:2C/E3:75:CF:37:4E:23"))
+    assert len(sink.sent) == 9
+    assert sink.sent[0]["key"] == b"e3:75:cf:37:4e:23_temperature"
+    sink.deliver()
+    assert acks == [(8, 1)]
+
+
+def test_redelivery_of_a_message_still_in_flight_is_not_processed_twice() -> None:
+    adapter, sink, acks, _, registry = _setup()
+    adapter.handle(_msg(b"not json", mid=5))
+    adapter.handle(_msg(FIRMWARE["payload"], mid=6))
+    # Reconnected: the broker resends both unacknowledged messages with their packet ids.
+    adapter.handle(_msg(b"not json", mid=5))
+    adapter.handle(_msg(FIRMWARE["payload"], mid=6))
+    assert len(sink.sent) == 10
+    assert _metric(registry, "mqtt_adapter_redeliveries_total") == 2
+    sink.deliver()
+    assert acks == [(5, 1), (6, 1)]
+    adapter.handle(_msg(b"not json", mid=5))  # acknowledged already: a new message, handled
+    assert len(sink.sent) == 11
+
+
+def test_qos0_messages_share_packet_id_zero_and_are_all_processed() -> None:
+    adapter, sink, _acks, _, _registry = _setup()
+    adapter.handle(_msg(b"not json", mid=0, qos=0))
+    adapter.handle(_msg(b"not json", mid=0, qos=0))
+    assert len(sink.sent) == 2
