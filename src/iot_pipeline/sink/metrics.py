@@ -84,3 +84,22 @@ class SinkMetrics:
             "TimescaleDB edition and the aggregate/retention path the schema uses.",
             registry=registry,
         )
+
+    # --- the consumer loop's events (iot_pipeline.stream.LoopObserver) --------------------------
+    def on_received(self) -> None:
+        self.received.inc()
+
+    def on_rejected(self, reason: str, detail: str) -> None:
+        self.failed.labels(reason).inc()
+
+    def on_write_failed(self) -> None:
+        self.db_errors.labels("transient").inc()
+
+    def on_paused(self, paused: bool) -> None:
+        self.paused.set(1 if paused else 0)
+
+    def on_committed(self) -> None:
+        self.commits.inc()
+
+    def on_batch_done(self, seconds: float) -> None:
+        self.processing.observe(seconds)
