@@ -50,11 +50,19 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
     return props
 
 
+# pyiceberg (like Iceberg's Java library) retries a commit that lost a race by re-applying the
+# snapshot on the new head, with the summary properties computed before: that would record stale
+# Kafka offsets. The archiver's writer retries itself after re-reading them, so the library must
+# not: conflicting commits fail and the writer starts over.
+NO_LIBRARY_RETRIES = {"commit.retry.num-retries": "0"}
+
+
 def table_properties(settings: Settings) -> dict[str, str]:
     return {
         "write.target-file-size-bytes": str(settings.lake_target_file_bytes),
         "write.parquet.compression-codec": "zstd",
         "format-version": "2",
+        **NO_LIBRARY_RETRIES,
     }
 
 
@@ -73,9 +81,14 @@ def open_table(
     """The readings table, created from the Avro contract when it does not exist yet."""
     identifier = settings.lake_table
     try:
-        return catalog.load_table(identifier)
+        table = catalog.load_table(identifier)
     except NoSuchTableError:
         pass
+    else:
+        if any(table.properties.get(k) != v for k, v in NO_LIBRARY_RETRIES.items()):
+            with table.transaction() as tx:
+                tx.set_properties(NO_LIBRARY_RETRIES)
+        return table
     namespace = identifier.split(".")[0]
     catalog.create_namespace_if_not_exists(namespace)
     schema = iceberg_schema(avro_schema or contract_avro_schema())

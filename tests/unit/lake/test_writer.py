@@ -173,3 +173,33 @@ def test_table_survives_reopening(lake_settings: Settings, tmp_path: Path) -> No
     reopened = open_table(open_catalog(lake_settings), lake_settings)
     assert LakeWriter(reopened, "t", "g").table_offsets() == {0: 1}
     assert (lake_settings.lake_dir / "catalog.db").exists()
+
+
+def test_a_concurrent_commit_is_not_overwritten_with_stale_offsets(
+    lake_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two archivers with their own table handles: B read the offsets, then A committed, then B
+    appends. B's append must fail and start over, recording A's partition too."""
+    a = LakeWriter(open_table(open_catalog(lake_settings), lake_settings), "t", "g")
+    b = LakeWriter(open_table(open_catalog(lake_settings), lake_settings), "t", "g")
+    real_append = b.table.append
+    raced = []
+
+    def append_after_a(*args: object, **kwargs: object) -> None:
+        if not raced:
+            raced.append(1)
+            a.commit({1: [_batch(a, 1)]}, ours={1: 50}, believed={1: None})
+        real_append(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(b.table, "append", append_after_a)
+    b.commit({0: [_batch(b, 0)]}, ours={0: 9}, believed={0: None})
+    assert b.table_offsets() == {0: 9, 1: 50}
+    assert b.table.scan().to_arrow().num_rows == 2
+
+
+def test_an_existing_table_gets_the_no_library_retry_property(lake_settings: Settings) -> None:
+    table = open_table(open_catalog(lake_settings), lake_settings)
+    with table.transaction() as tx:
+        tx.remove_properties("commit.retry.num-retries")
+    reopened = open_table(open_catalog(lake_settings), lake_settings)
+    assert reopened.properties["commit.retry.num-retries"] == "0"
