@@ -1,0 +1,87 @@
+"""Compaction and snapshot expiry on a real embedded table."""
+
+import pyarrow.parquet as pq
+import pytest
+
+from iot_pipeline.config import Settings
+from iot_pipeline.lake.catalog import open_catalog, open_table
+from iot_pipeline.lake.maintenance import (
+    carried_properties,
+    compact,
+    expire,
+    small_file_groups,
+    snapshots_to_expire,
+)
+from iot_pipeline.lake.records import to_batch
+from iot_pipeline.lake.writer import LakeWriter
+from tests.unit.lake.conftest import reading
+
+
+def test_small_file_groups_pick_partitions_with_enough_small_files() -> None:
+    files = [(("d1",), 10), (("d1",), 20), (("d1",), 90), (("d2",), 5), (("d1",), 1)]
+    assert small_file_groups(files, target_bytes=100, min_files=3) == {("d1",): [0, 1, 4]}
+    assert small_file_groups(files, target_bytes=100, min_files=4) == {}
+
+
+def test_snapshots_to_expire_keeps_the_newest_and_the_current() -> None:
+    snaps = [(1, 100), (2, 200), (3, 300), (4, 400)]
+    assert snapshots_to_expire(snaps, 4, now_ms=1000, max_age_ms=750, retain_last=1) == [1, 2]
+    assert snapshots_to_expire(snaps, 4, now_ms=1000, max_age_ms=750, retain_last=3) == [1]
+    assert snapshots_to_expire(snaps, 1, now_ms=1000, max_age_ms=0, retain_last=1) == [2, 3]
+    assert snapshots_to_expire([], None, now_ms=1000, max_age_ms=0, retain_last=1) == []
+
+
+def test_carried_properties_are_only_the_offsets() -> None:
+    summary = {"added-records": "5", "iot-pipeline.kafka-offsets.t.g": '{"0":1}'}
+    assert carried_properties(summary) == {"iot-pipeline.kafka-offsets.t.g": '{"0":1}'}
+
+
+@pytest.fixture
+def writer(lake_settings: Settings) -> LakeWriter:
+    return LakeWriter(open_table(open_catalog(lake_settings), lake_settings), "t", "g")
+
+
+def _fill(writer: LakeWriter, commits: int) -> None:
+    """`commits` appends of 2 readings of one day each (after midnight), alternating devices."""
+    for i in range(commits):
+        device = "b" if i % 2 else "a"
+        batch = to_batch(
+            [reading(2 + 2 * i, device), reading(3 + 2 * i, device)], writer.arrow_schema()
+        )
+        writer.commit({0: [batch]}, ours={0: 2 * i + 2}, believed={0: 2 * i or None})
+
+
+def test_compaction_merges_small_files_keeps_rows_order_and_offsets(writer: LakeWriter) -> None:
+    _fill(writer, 5)
+    before = writer.table.scan().to_arrow().sort_by("measurement_sequence")
+    assert len(list(writer.table.scan().plan_files())) == 5
+    result = compact(writer.table, target_bytes=10**8, min_files=4)
+    assert (result.partitions, result.files_removed, result.files_added) == (1, 5, 1)
+    (task,) = writer.table.scan().plan_files()
+    data = pq.read_table(task.file.file_path.removeprefix("file://"))
+    keys = list(zip(data["device_id"].to_pylist(), data["timestamp"].to_pylist(), strict=True))
+    assert keys == sorted(keys)
+    after = writer.table.scan().to_arrow().sort_by("measurement_sequence")
+    assert after.equals(before)
+    assert writer.table_offsets() == {0: 10}
+    assert writer.table.current_snapshot().summary.operation.value == "overwrite"
+
+
+def test_compaction_leaves_partitions_with_few_small_files(writer: LakeWriter) -> None:
+    _fill(writer, 2)
+    assert compact(writer.table, target_bytes=10**8, min_files=4).partitions == 0
+    assert compact(writer.table, target_bytes=1, min_files=2).partitions == 0  # none is small
+
+
+def test_expiry_drops_old_snapshots_and_unreferenced_files(writer: LakeWriter) -> None:
+    _fill(writer, 4)
+    compact(writer.table, target_bytes=10**8, min_files=4)
+    rows = writer.table.scan().to_arrow().num_rows
+    snapshots = len(writer.table.metadata.snapshots)
+    now = max(s.timestamp_ms for s in writer.table.metadata.snapshots) + 10_000
+    outcome = expire(writer.table, now_ms=now, max_age_ms=1_000, retain_last=1)
+    assert outcome.snapshots_expired == snapshots - 1
+    assert outcome.files_deleted == 4  # the compacted small files
+    assert writer.table.scan().to_arrow().num_rows == rows
+    assert writer.table_offsets() == {0: 8}
+    assert expire(writer.table, now_ms=now, max_age_ms=1_000, retain_last=1).snapshots_expired == 0
