@@ -1,4 +1,4 @@
-"""Lake archiver: Kafka iot-sensor-data -> the Apache Iceberg table (see iot_pipeline.lake.service)."""
+"""Lake archiver: Kafka iot-sensor-data -> the Iceberg table (see iot_pipeline.lake.service)."""
 
 import sys
 
