@@ -29,6 +29,14 @@ from tests.e2e.lake.harness import (
     table_writer,
 )
 from tests.e2e.sink.harness import SinkEnv, SinkProcess, wait_for
+from tests.monitoring.conftest import RULES
+from tests.monitoring.grafana import (
+    base_metric,
+    expand_promql,
+    load_dashboards,
+    metric_names,
+    queries,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -129,6 +137,24 @@ def lake_rows(env: dict[str, str]) -> list[tuple[Any, ...]]:
     return out
 
 
+def lake_metrics_used_by_monitoring() -> set[str]:
+    """Every iot_lake_* metric an alert rule or a dashboard panel reads."""
+    import yaml
+
+    exprs = [
+        rule["expr"]
+        for group in yaml.safe_load(RULES.read_text())["groups"]
+        for rule in group["rules"]
+    ]
+    exprs += [
+        expand_promql(q.text)
+        for board in load_dashboards().values()
+        for q in queries(board)
+        if q.datasource == "prometheus"
+    ]
+    return {n for e in exprs for n in metric_names(e) if n.startswith("iot_lake_")}
+
+
 def test_sigkill_mid_stream_then_restart_archives_each_reading_exactly_once_equal_to_timescaledb(
     sink_env: SinkEnv, start_sink: StartSink, start_archiver: StartArchiver, tmp_path: Path
 ) -> None:
@@ -166,6 +192,9 @@ def test_sigkill_mid_stream_then_restart_archives_each_reading_exactly_once_equa
         30,
         "zero snapshot lag",
     )
+    exposed = {base_metric(name.split("{")[0]) for name in metrics}
+    used = lake_metrics_used_by_monitoring()
+    assert used and {base_metric(n) for n in used} <= exposed
     assert second.stop() == 0
     sink.stop()
 
