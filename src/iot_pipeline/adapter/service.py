@@ -45,6 +45,7 @@ from iot_pipeline.adapter.validation import (
     parse_message,
 )
 from iot_pipeline.config import Settings, SettingsError, load_settings
+from iot_pipeline.kafka.dead_letter import dead_letter_headers
 from iot_pipeline.retry import Backoff
 from iot_pipeline.schemas.reading_encoder import verified_reading_encoder
 
@@ -315,13 +316,10 @@ class Adapter:
             logger.warning("dead letter ({}) from {}: {}", reason, message.topic, text)
         else:
             logger.debug("dead letter ({}) from {}: {}", reason, message.topic, text)
-        headers = [
-            ("reason", reason.encode()),
-            ("error", text[:1000].encode()),
-            ("mqtt_topic", message.topic.encode()),
-            ("received_at", message.received_at.isoformat().encode()),
-            ("source", SERVICE_NAME.encode()),
-        ]
+        source = [("mqtt_topic", message.topic), ("received_at", message.received_at.isoformat())]
+        headers = dead_letter_headers(
+            reason, text, service=SERVICE_NAME, source=source, bare_names=True
+        )
         pending = _Pending(message, 1, None, 0, self._delivery_report)
         self._track(pending)
         self._send(self._dlq_topic, message.topic.encode(), message.payload, headers, pending)

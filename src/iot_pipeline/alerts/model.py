@@ -88,7 +88,7 @@ def _to_ms(ts: Any) -> int:
     if isinstance(ts, datetime):
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=UTC)
-        return (ts - EPOCH) // timedelta(milliseconds=1)
+        return int((ts - EPOCH) // timedelta(milliseconds=1))
     if isinstance(ts, bool) or not isinstance(ts, int):
         raise InvalidReading(f"timestamp must be a datetime or epoch milliseconds, got {ts!r}")
     return ts

@@ -18,11 +18,12 @@ its dead letters rely on. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 
 MAX_ERROR_CHARS = 1000
 Headers = list[tuple[str, bytes]]
+OriginalHeaders = Iterable[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None]
 
 
 class DeadLetterReason(StrEnum):
@@ -39,12 +40,13 @@ def dead_letter_headers(
     *,
     service: str,
     source: Sequence[tuple[str, str]],
-    original: Sequence[tuple[str, bytes | None]] | None = None,
+    original: OriginalHeaders | None = None,
     bare_names: bool = False,
 ) -> Headers:
     """Headers of one dead letter (see the module docstring for the convention)."""
     detail = error[:MAX_ERROR_CHARS].encode("utf-8", "replace")
-    headers: Headers = [(k, v if v is not None else b"") for k, v in (original or [])]
+    items = original.items() if isinstance(original, Mapping) else (original or [])
+    headers: Headers = [(k, _bytes(v)) for k, v in items]
     if bare_names:
         headers += [("reason", reason.encode()), ("error", detail)]
         headers += [(name, value.encode()) for name, value in source]
@@ -53,6 +55,12 @@ def dead_letter_headers(
     headers += [(f"dlq.source.{name}", value.encode()) for name, value in source]
     headers += [("dlq.service", service.encode())]
     return headers
+
+
+def _bytes(value: str | bytes | None) -> bytes:
+    if value is None:
+        return b""
+    return value.encode() if isinstance(value, str) else value
 
 
 def kafka_source(topic: str, partition: int, offset: int) -> list[tuple[str, str]]:

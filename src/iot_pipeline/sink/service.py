@@ -18,12 +18,10 @@ but wraps its own consumer and DLQ conventions around confluent-kafka, duplicati
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from types import FrameType
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -50,6 +48,7 @@ from iot_pipeline.storage.migrate import (
 from iot_pipeline.storage.rows import Row
 from iot_pipeline.storage.writer import WriteMethod, is_data_error
 from iot_pipeline.stream import ConsumerLoop, DeadLetterQueue, Decoder, SizeOrAge, StopPatience
+from iot_pipeline.stream.stopping import stop_on_signals
 
 SERVICE_NAME = "timescaledb-sink"
 # How long a final flush (on stop) keeps retrying an unreachable database before giving up; what
@@ -89,6 +88,7 @@ class SinkService:
             backoff=backoff,
             patience=StopPatience(seconds=FINAL_FLUSH_PATIENCE),
             clock=clock,
+            destination="database",
         )
 
     def request_stop(self) -> None:
@@ -154,14 +154,7 @@ def migrate_when_reachable(
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings_or_exit(SERVICE_NAME)
     configure_logging(settings.log_level, settings.log_format, SERVICE_NAME)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal {} received: finishing the current batch", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
 
     registry = CollectorRegistry()
     metrics = SinkMetrics(registry)

@@ -44,7 +44,7 @@ Writing a new consumer (an archiver, an exporter)::
         dead_letters=DeadLetterQueue(Producer(producer_config(...)), dlq_topic, SERVICE_NAME),
         observer=ArchiveMetrics(registry),              # counts received/rejected/commits/...
     )
-    loop.run(stop)                                      # stop: a threading.Event set on SIGTERM
+    loop.run(stop_on_signals())                         # SIGTERM: write, commit, close
 
 The pieces:
 
@@ -76,6 +76,7 @@ from iot_pipeline.stream.batching import (
     EveryPoll,
     SizeOrAge,
     WhenCaughtUp,
+    partition_key,
 )
 from iot_pipeline.stream.dead_letters import DeadLetterQueue
 from iot_pipeline.stream.decoding import EMPTY_VALUE, Decoder, decode_with_retry
@@ -91,6 +92,7 @@ from iot_pipeline.stream.step import (
     StopPatience,
     Transient,
 )
+from iot_pipeline.stream.stopping import stop_on_signals
 
 __all__ = [
     "EMPTY_VALUE",
@@ -114,5 +116,7 @@ __all__ = [
     "Transient",
     "WhenCaughtUp",
     "decode_with_retry",
+    "partition_key",
     "start_offsets",
+    "stop_on_signals",
 ]

@@ -16,10 +16,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from confluent_kafka import Message
+
 T = TypeVar("T")
 M = TypeVar("M")
 
 PartitionKey = tuple[str, int]
+
+
+def partition_key(message: Message) -> PartitionKey:
+    """A consumed message's (topic, partition)."""
+    topic, partition = message.topic(), message.partition()
+    return ("" if topic is None else topic, -1 if partition is None else partition)
 
 
 @dataclass(frozen=True, slots=True)

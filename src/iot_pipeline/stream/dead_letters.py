@@ -14,7 +14,7 @@ from loguru import logger
 
 from iot_pipeline.kafka.dead_letter import dead_letter_headers, kafka_source
 from iot_pipeline.retry import Backoff
-from iot_pipeline.stream.batching import DeadLetter
+from iot_pipeline.stream.batching import DeadLetter, partition_key
 from iot_pipeline.stream.step import Abandon, LoopObserver
 
 # While stopping, undeliverable dead letters are retried this many times before giving up (their
@@ -22,8 +22,14 @@ from iot_pipeline.stream.step import Abandon, LoopObserver
 STOPPING_ATTEMPTS = 3
 
 
+def _offset(message: Message) -> int:
+    offset = message.offset()
+    return -1 if offset is None else offset
+
+
 def _where(message: Message) -> str:
-    return f"{message.topic()}[{message.partition()}]@{message.offset()}"
+    topic, partition = partition_key(message)
+    return f"{topic}[{partition}]@{_offset(message)}"
 
 
 class DeadLetterQueue:
@@ -76,17 +82,19 @@ class DeadLetterQueue:
                 if error is not None:
                     failed.append((letter, error))
 
+            headers: list[tuple[str, str | bytes | None]] = []
+            headers += dead_letter_headers(
+                letter.reason,
+                letter.detail,
+                service=self._service,
+                source=kafka_source(*partition_key(message), _offset(message)),
+                original=message.headers(),
+            )
             self._producer.produce(
                 self._topic,
                 value=message.value(),
                 key=message.key(),
-                headers=dead_letter_headers(
-                    letter.reason,
-                    letter.detail,
-                    service=self._service,
-                    source=kafka_source(message.topic(), message.partition(), message.offset()),
-                    original=message.headers(),
-                ),
+                headers=headers,
                 on_delivery=delivered,
             )
         return failed

@@ -30,7 +30,13 @@ from loguru import logger
 from iot_pipeline.kafka.consumer import offsets_to_commit
 from iot_pipeline.kafka.dead_letter import DeadLetterReason
 from iot_pipeline.retry import Backoff
-from iot_pipeline.stream.batching import Batch, BatchPolicy, BatchView, DeadLetter
+from iot_pipeline.stream.batching import (
+    Batch,
+    BatchPolicy,
+    BatchView,
+    DeadLetter,
+    partition_key,
+)
 from iot_pipeline.stream.dead_letters import DeadLetterQueue, skip
 from iot_pipeline.stream.decoding import EMPTY_VALUE, Decoder, Poison, decode_with_retry
 from iot_pipeline.stream.step import (
@@ -45,10 +51,6 @@ from iot_pipeline.stream.step import (
 )
 
 T = TypeVar("T")
-
-
-def partition_key(message: Message) -> tuple[str, int]:
-    return (message.topic(), message.partition())
 
 
 def start_offsets(
@@ -80,7 +82,9 @@ class ConsumerLoop(Generic[T]):
         commit_synchronously: bool = False,
         max_poll_wait: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        destination: str = "destination",
     ) -> None:
+        """``destination`` names what ``write`` writes to, in log lines ("database")."""
         self._consumer = consumer
         self._decode = decode
         self._step = step
@@ -93,6 +97,7 @@ class ConsumerLoop(Generic[T]):
         self._commit_synchronously = commit_synchronously
         self._max_poll_wait = max_poll_wait
         self._clock = clock
+        self._destination = destination
         self._batch: Batch[Message, T] = Batch()
         self._held: deque[Message] = deque()
         self._caught_up = False
@@ -202,7 +207,13 @@ class ConsumerLoop(Generic[T]):
                 attempt += 1
                 self._observer.on_write_failed()
                 delay = self._backoff.delay(attempt)
-                logger.error("write failed ({}); retry {} in {:.1f}s", exc, attempt, delay)
+                logger.error(
+                    "{} write failed ({}); retry {} in {:.1f}s",
+                    self._destination,
+                    exc,
+                    attempt,
+                    delay,
+                )
                 if self._stop.is_set():
                     now = self._clock()
                     deadline = self._patience.deadline(now) if deadline is None else deadline
@@ -230,7 +241,10 @@ class ConsumerLoop(Generic[T]):
         if not offsets:
             return
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=not wait)
+            if wait:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
             self._observer.on_committed()
         except KafkaException as exc:
             logger.warning("offset commit failed after a written batch: {}", exc)
@@ -265,7 +279,7 @@ class ConsumerLoop(Generic[T]):
             self._consumer.resume(assignment)
         self._paused = False
         self._observer.on_paused(False)
-        logger.info("write succeeded again; consumption resumed")
+        logger.info("{} reachable again; consumption resumed", self._destination)
 
     # --- rebalancing ---------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
