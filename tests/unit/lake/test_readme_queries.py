@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.storage import documented_queries, markdown_section
 from iot_pipeline.config import Settings
 from iot_pipeline.lake.__main__ import main
 from iot_pipeline.lake.catalog import open_catalog, open_table
 from iot_pipeline.lake.query import render, run_query
 from iot_pipeline.lake.records import to_batch
 from iot_pipeline.lake.writer import LakeWriter
-from iot_pipeline.storage.bench import documented_queries, markdown_section
 from tests.unit.lake.conftest import reading
 
 README = Path(__file__).resolve().parents[3] / "README.md"
