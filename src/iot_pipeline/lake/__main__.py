@@ -64,6 +64,7 @@ def _describe(settings: Settings) -> None:
     table = open_table(open_catalog(settings), settings)
     writer = LakeWriter(table, settings.kafka_topic_name, settings.lake_consumer_group_id)
     print(f"table      {settings.lake_table} at {table.location()}")
+    print(f"metadata   {table.metadata_location}")
     print(f"partitions {table.spec()}")
     print(f"sort order {table.sort_order()}")
     snapshot = table.current_snapshot()

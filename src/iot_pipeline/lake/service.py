@@ -9,11 +9,9 @@ that cannot be archived go to the dead-letter topic with a reason; metrics on LA
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from types import FrameType
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -31,7 +29,13 @@ from iot_pipeline.lake.step import ArchiveStep, Reading
 from iot_pipeline.lake.writer import LakeWriter
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
-from iot_pipeline.stream import ConsumerLoop, DeadLetterQueue, SizeOrAge, StopPatience
+from iot_pipeline.stream import (
+    ConsumerLoop,
+    DeadLetterQueue,
+    SizeOrAge,
+    StopPatience,
+    stop_on_signals,
+)
 
 SERVICE_NAME = "lake-archiver"
 # Loop batches are small conversion steps; the roll policy decides the Iceberg commits.
@@ -57,6 +61,7 @@ def build_loop(
         dead_letters=DeadLetterQueue(dlq, settings.kafka_dlq_topic_name, SERVICE_NAME),
         observer=metrics,
         patience=StopPatience(seconds=FINAL_FLUSH_PATIENCE),
+        destination="Iceberg table",
     )
 
 
@@ -95,14 +100,7 @@ def archive(settings: Settings, metrics: ArchiverMetrics, stop: threading.Event)
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings_or_exit(SERVICE_NAME)
     configure_logging(settings.log_level, settings.log_format, SERVICE_NAME)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal {} received: committing what is buffered", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()  # the loop stops, then the step commits what is buffered
     registry = CollectorRegistry()
     metrics = ArchiverMetrics(registry)
     serve_metrics(registry, settings.lake_metrics_port)
