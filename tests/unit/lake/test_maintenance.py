@@ -85,3 +85,22 @@ def test_expiry_drops_old_snapshots_and_unreferenced_files(writer: LakeWriter) -
     assert writer.table.scan().to_arrow().num_rows == rows
     assert writer.table_offsets() == {0: 8}
     assert expire(writer.table, now_ms=now, max_age_ms=1_000, retain_last=1).snapshots_expired == 0
+
+
+def test_the_maintain_command_compacts_and_expires(
+    writer: LakeWriter, lake_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from iot_pipeline.lake.__main__ import main
+
+    _fill(writer, 4)
+    monkeypatch.setenv("LAKE_DIR", str(lake_settings.lake_dir))
+    monkeypatch.setenv("LAKE_TABLE", lake_settings.lake_table)
+    monkeypatch.setenv("LAKE_SNAPSHOT_RETAIN_LAST", "1")
+    monkeypatch.setenv("LAKE_SNAPSHOT_MAX_AGE_HOURS", "0.0000001")
+    assert main(["maintain"]) == 0
+    out = capsys.readouterr().out
+    assert "compaction: 1 partitions, 4 files -> 1" in out
+    assert "expiry: 4 snapshots expired, 4 unused data files deleted" in out
+    writer.table.refresh()
+    assert len(writer.table.metadata.snapshots) == 1
+    assert writer.table.scan().to_arrow().num_rows == 8
