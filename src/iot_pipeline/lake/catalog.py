@@ -70,7 +70,7 @@ def open_catalog(settings: Settings) -> Catalog:
     props = catalog_properties(settings)
     if settings.lake_catalog_type == "sql" and not settings.lake_catalog_uri:
         settings.lake_dir.mkdir(parents=True, exist_ok=True)
-    if props["warehouse"].startswith("file:"):
+    if settings.lake_warehouse is None:
         (settings.lake_dir / "warehouse").mkdir(parents=True, exist_ok=True)
     return load_catalog(CATALOG_NAME, **props)
 

@@ -250,3 +250,16 @@ def test_lag_is_what_kafka_has_beyond_the_table(harness: Harness) -> None:
     harness.marks = {0: (0, 10), 1: (5, 8)}
     harness.step.after_cycle()
     assert harness.metrics.lag._value.get() == 6 + 3
+
+
+def test_stopping_commits_offsets_of_dead_letters_only(harness: Harness) -> None:
+    harness.assign(0)
+    harness.step.write(harness.batch([(Msg(0, 3), reading(0, value="warm"))]))
+    harness.step.close()
+    assert harness.writer.table_offsets() == {0: 4}
+
+
+def test_stopping_with_nothing_new_commits_nothing(harness: Harness) -> None:
+    harness.assign(0)
+    harness.step.close()
+    assert harness.writer.table.refresh().current_snapshot() is None
