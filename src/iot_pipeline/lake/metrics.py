@@ -34,6 +34,8 @@ class ArchiverMetrics:
             ["outcome"],
             registry=registry,
         )
+        for outcome in ("ok", "failed"):  # exposed at 0 from the start, for rules and panels
+            self.commits.labels(outcome)
         self.commit_duration = Histogram(
             "iot_lake_commit_duration_seconds",
             "Time to write the data files of one commit and commit the snapshot.",
