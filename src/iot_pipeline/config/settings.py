@@ -403,6 +403,12 @@ class Settings(BaseSettings):
     lake_snapshot_retain_last: int = Field(
         10, ge=1, description="`maintain` keeps at least this many most recent snapshots."
     )
+    lake_maintenance_interval: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds between the archiver's own maintenance runs (the same as "
+        "`python -m iot_pipeline.lake maintain`); 0: none (run the command from cron instead).",
+    )
 
     # --- Logging -----------------------------------------------------------------------------
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = Field(

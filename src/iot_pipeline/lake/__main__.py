@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from iot_pipeline.config import Settings, load_settings_or_exit
 from iot_pipeline.lake.catalog import open_catalog, open_table
-from iot_pipeline.lake.maintenance import compact, expire
+from iot_pipeline.lake.maintenance import maintain
 from iot_pipeline.lake.query import render, run_query
 from iot_pipeline.lake.writer import LakeWriter
 
@@ -41,22 +41,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def _maintain(settings: Settings, args: argparse.Namespace) -> None:
     table = open_table(open_catalog(settings), settings)
-    if not args.no_compact:
-        result = compact(table, settings.lake_target_file_bytes, settings.lake_compact_min_files)
+    compacted, expired = maintain(
+        table,
+        settings,
+        int(time.time() * 1000),
+        compaction=not args.no_compact,
+        expiry=not args.no_expire,
+    )
+    if compacted is not None:
         print(
-            f"compaction: {result.partitions} partitions, "
-            f"{result.files_removed} files -> {result.files_added}"
+            f"compaction: {compacted.partitions} partitions, "
+            f"{compacted.files_removed} files -> {compacted.files_added}"
         )
-    if not args.no_expire:
-        outcome = expire(
-            table,
-            now_ms=int(time.time() * 1000),
-            max_age_ms=int(settings.lake_snapshot_max_age_hours * 3600 * 1000),
-            retain_last=settings.lake_snapshot_retain_last,
-        )
+    if expired is not None:
         print(
-            f"expiry: {outcome.snapshots_expired} snapshots expired, "
-            f"{outcome.files_deleted} unused data files deleted"
+            f"expiry: {expired.snapshots_expired} snapshots expired, "
+            f"{expired.files_deleted} unused data files deleted"
         )
 
 

@@ -19,6 +19,7 @@ from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 from pyiceberg.table import FileScanTask, Table
 
+from iot_pipeline.config import Settings
 from iot_pipeline.lake.offsets import PROPERTY_PREFIX
 from iot_pipeline.lake.records import sorted_table
 
@@ -139,3 +140,25 @@ def expire(table: Table, now_ms: int, max_age_ms: int, retain_last: int) -> Expi
         table.io.delete(path)
     logger.info("expired {} snapshots, deleted {} unused data files", len(doomed), len(unused))
     return ExpiryResult(len(doomed), len(unused))
+
+
+def maintain(
+    table: Table, settings: Settings, now_ms: int, *, compaction: bool = True, expiry: bool = True
+) -> tuple[CompactionResult | None, ExpiryResult | None]:
+    """One maintenance run with the settings' limits: compaction, then snapshot expiry."""
+    compacted = (
+        compact(table, settings.lake_target_file_bytes, settings.lake_compact_min_files)
+        if compaction
+        else None
+    )
+    expired = (
+        expire(
+            table,
+            now_ms=now_ms,
+            max_age_ms=int(settings.lake_snapshot_max_age_hours * 3600 * 1000),
+            retain_last=settings.lake_snapshot_retain_last,
+        )
+        if expiry
+        else None
+    )
+    return compacted, expired

@@ -86,6 +86,13 @@ class ArchiverMetrics:
             registry=registry,
         )
 
+        self.maintenance_runs = Counter(
+            "iot_lake_maintenance_runs_total",
+            "The archiver's maintenance runs (compaction, snapshot expiry), by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+
     # --- the consumer loop's events (iot_pipeline.stream.LoopObserver) --------------------------
     def on_received(self) -> None:
         self.received.inc()

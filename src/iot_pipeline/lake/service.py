@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,11 +19,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from loguru import logger
 from prometheus_client import CollectorRegistry
+from pyiceberg.exceptions import CommitFailedException
 
 from iot_pipeline.config import Settings, load_settings_or_exit
 from iot_pipeline.kafka.config import consumer_config, producer_config
 from iot_pipeline.kafka.consumer import FramedAvroDecoder
 from iot_pipeline.lake.catalog import open_catalog, open_table
+from iot_pipeline.lake.maintenance import maintain
 from iot_pipeline.lake.metrics import ArchiverMetrics
 from iot_pipeline.lake.roll import RollPolicy
 from iot_pipeline.lake.step import ArchiveStep, Reading
@@ -65,6 +68,32 @@ def build_loop(
     )
 
 
+class MaintenanceThread(threading.Thread):
+    """Compaction and snapshot expiry every LAKE_MAINTENANCE_INTERVAL seconds, on its own table
+    handle. A run that loses a commit race to the archiver changes nothing (the table has no
+    library retries, see catalog) and the next run tries again."""
+
+    def __init__(self, settings: Settings, metrics: ArchiverMetrics, stop: threading.Event):
+        super().__init__(name="lake-maintenance", daemon=True)
+        self._settings = settings
+        self._metrics = metrics
+        self._stop = stop
+
+    def run(self) -> None:
+        while not self._stop.wait(self._settings.lake_maintenance_interval):
+            try:
+                table = open_table(open_catalog(self._settings), self._settings)
+                compacted, expired = maintain(table, self._settings, int(time.time() * 1000))
+                self._metrics.maintenance_runs.labels("ok").inc()
+                logger.info("maintenance: {} / {}", compacted, expired)
+            except CommitFailedException as exc:
+                self._metrics.maintenance_runs.labels("conflict").inc()
+                logger.warning("maintenance lost a race to a commit ({}); next run retries", exc)
+            except Exception as exc:
+                self._metrics.maintenance_runs.labels("failed").inc()
+                logger.error("maintenance failed: {}", exc)
+
+
 def archive(settings: Settings, metrics: ArchiverMetrics, stop: threading.Event) -> None:
     table = open_table(open_catalog(settings), settings)
     writer = LakeWriter(table, settings.kafka_topic_name, settings.lake_consumer_group_id)
@@ -91,6 +120,8 @@ def archive(settings: Settings, metrics: ArchiverMetrics, stop: threading.Event)
     )
     dlq = Producer(producer_config(settings, f"{SERVICE_NAME}-dlq"))
     logger.info("archiving {} into {} ({})", topic, settings.lake_table, table.location())
+    if settings.lake_maintenance_interval > 0:
+        MaintenanceThread(settings, metrics, stop).start()
     try:
         build_loop(settings, consumer, dlq, registry, step, metrics).run(stop)
     finally:

@@ -104,3 +104,27 @@ def test_the_maintain_command_compacts_and_expires(
     writer.table.refresh()
     assert len(writer.table.metadata.snapshots) == 1
     assert writer.table.scan().to_arrow().num_rows == 8
+
+
+def test_a_compaction_racing_an_archiver_commit_fails_and_keeps_the_new_offsets(
+    writer: LakeWriter, lake_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyiceberg.exceptions import CommitFailedException
+
+    import iot_pipeline.lake.maintenance as maintenance
+
+    _fill(writer, 4)
+    archiver = LakeWriter(open_table(open_catalog(lake_settings), lake_settings), "t", "g")
+    real_scan = maintenance.ArrowScan
+
+    class ScanDuringACommit(real_scan):  # type: ignore[misc, valid-type]
+        def to_table(self, tasks):  # type: ignore[no-untyped-def]
+            batch = to_batch([reading(100), reading(101)], archiver.arrow_schema())
+            archiver.commit({0: [batch]}, ours={0: 99}, believed={0: 8})
+            return super().to_table(tasks)
+
+    monkeypatch.setattr(maintenance, "ArrowScan", ScanDuringACommit)
+    with pytest.raises(CommitFailedException):
+        compact(writer.table, target_bytes=10**8, min_files=4)
+    assert writer.table_offsets() == {0: 99}
+    assert writer.table.scan().to_arrow().num_rows == 10
