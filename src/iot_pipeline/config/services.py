@@ -1,12 +1,12 @@
-"""Settings of each service (simulator, adapter, sink, alert consumer). Field groups of the one
-model, :class:`iot_pipeline.config.settings.Settings`."""
+"""Settings of each service (simulator, adapter, sink, alert consumer, lake archiver). Field
+groups of the one model, :class:`iot_pipeline.config.settings.Settings`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import NoDecode
 
 SIMULATED_DEVICE_TYPES = ("temperature", "humidity", "pressure", "motion", "light")
@@ -221,4 +221,81 @@ class AlertConsumerSettings(BaseModel):
     )
     alerts_restore_timeout: float = Field(
         60.0, gt=0, description="Seconds allowed to read open alerts back from the alerts topic."
+    )
+
+
+class LakeSettings(BaseModel):
+    """Lake archiver (run_lake_archiver.py, python -m iot_pipeline.lake)."""
+
+    lake_catalog_type: Literal["sql", "rest"] = Field(
+        "sql",
+        description="Iceberg catalog: sql (pyiceberg SQL catalog in a database, embedded by "
+        "default) or rest (an Iceberg REST catalog service).",
+    )
+    lake_catalog_uri: str | None = Field(
+        None,
+        description="sql: SQLAlchemy URL of the catalog database (unset: SQLite file catalog.db "
+        "in LAKE_DIR); rest: the REST catalog's URL.",
+    )
+    lake_dir: Path = Field(
+        Path("lake"),
+        description="Folder of the embedded lake: the SQLite catalog and the local warehouse "
+        "(make run: <stack state dir>/lake).",
+    )
+    lake_warehouse: str | None = Field(
+        None,
+        description="Warehouse location (unset: LAKE_DIR/warehouse on the local filesystem); "
+        "s3://bucket/prefix for an S3-compatible store (see LAKE_S3_ENDPOINT).",
+    )
+    lake_s3_endpoint: str | None = Field(
+        None, description="Endpoint of an S3-compatible store (unset: AWS S3)."
+    )
+    lake_s3_access_key_id: str | None = Field(None, description="S3 access key id.")
+    lake_s3_secret_access_key: SecretStr | None = Field(
+        None, description="S3 secret access key (secret)."
+    )
+    lake_s3_region: str = Field("us-east-1", description="S3 region.")
+    lake_table: str = Field(
+        "iot.sensor_readings",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$",
+        description="Iceberg table of the readings, namespace.name.",
+    )
+    lake_consumer_group_id: str = Field(
+        "iot-lake-archiver",
+        description="Consumer group of the archiver; also the key of the Kafka offsets kept in "
+        "the table's snapshots.",
+    )
+    lake_metrics_port: int = Field(8005, ge=0, le=65535, description="Archiver metrics port.")
+    lake_roll_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1,
+        description="Buffered readings (Arrow bytes in memory) at which the archiver writes a "
+        "file set and commits; Parquet files come out several times smaller.",
+    )
+    lake_roll_interval: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds after which buffered readings are written and committed anyway "
+        "(each commit adds a file per day partition; `maintain` compacts them).",
+    )
+    lake_target_file_bytes: int = Field(
+        128 * 1024 * 1024,
+        ge=1024,
+        description="Target data file size (table property write.target-file-size-bytes; "
+        "compaction merges smaller files up to it).",
+    )
+    lake_compact_min_files: int = Field(
+        4, ge=2, description="A day partition with this many small files or more is compacted."
+    )
+    lake_snapshot_max_age_hours: float = Field(
+        7 * 24.0, gt=0, description="`maintain` expires snapshots older than this."
+    )
+    lake_snapshot_retain_last: int = Field(
+        10, ge=1, description="`maintain` keeps at least this many most recent snapshots."
+    )
+    lake_maintenance_interval: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds between the archiver's own maintenance runs (the same as "
+        "`python -m iot_pipeline.lake maintain`); 0: none (run the command from cron instead).",
     )

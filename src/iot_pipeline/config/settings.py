@@ -33,6 +33,7 @@ from iot_pipeline.config.services import (
     SIMULATED_DEVICE_TYPES,
     AdapterSettings,
     AlertConsumerSettings,
+    LakeSettings,
     SimulatorSettings,
     SinkSettings,
 )
@@ -40,7 +41,7 @@ from iot_pipeline.config.services import (
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("config.yaml")
 
 # Never logged or echoed in error messages.
-SECRET_FIELDS = frozenset({"mqtt_password", "postgres_password"})
+SECRET_FIELDS = frozenset({"mqtt_password", "postgres_password", "lake_s3_secret_access_key"})
 
 
 class SettingsError(ValueError):
@@ -58,6 +59,7 @@ def _split_commas(value: Any) -> Any:
 # reference (docs/configuration.md) reads Kafka first, as the groups are declared below.
 class Settings(
     LoggingSettings,
+    LakeSettings,
     AlertConsumerSettings,
     SinkSettings,
     PostgresSettings,
