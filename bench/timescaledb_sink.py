@@ -19,18 +19,18 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from sqlalchemy import Engine, text
 
 from bench.common import create_topic, delete_topic, ratio_line, stack
-from devstack.config import REPO_ROOT
-from iot_pipeline.config import load_settings
-from iot_pipeline.kafka.producer import AvroProducer
-from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
-from iot_pipeline.simulator import service as simulator
-from iot_pipeline.storage.bench import (
+from bench.storage import (
     documented_queries,
     load_history,
     markdown_section,
     query_latencies,
     raw_copy,
 )
+from devstack.config import REPO_ROOT
+from iot_pipeline.config import load_settings
+from iot_pipeline.kafka.producer import AvroProducer
+from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
+from iot_pipeline.simulator import service as simulator
 from iot_pipeline.storage.engine import create_db_engine
 from iot_pipeline.storage.maintenance import refresh_materialized_views
 from iot_pipeline.storage.migrate import apply_migrations, default_migrations_dir

@@ -77,6 +77,7 @@ SERVICES = (
     PipelineService("ruuvitag-adapter", "run_ruuvitag_adapter.py", 8002),
     PipelineService("alert-consumer", "run_consumer.py", 8001),
     PipelineService("timescaledb-sink", "run_timescaledb_sink.py", 8003),
+    PipelineService("lake-archiver", "run_lake_archiver.py", 8005),
 )
 
 
@@ -99,6 +100,7 @@ SUMMARY_ROWS = (
     ("adapter records -> Kafka", "ruuvitag-adapter", "mqtt_adapter_records_published_total"),
     ("rows stored in TimescaleDB", "timescaledb-sink", "iot_messages_processed_total"),
     ("alerts fired", "alert-consumer", "iot_alerts_fired_total"),
+    ("rows archived in Iceberg", "lake-archiver", "iot_lake_rows_archived_total"),
 )
 
 
@@ -114,6 +116,8 @@ def service_env(cfg: StackConfig) -> dict[str, str]:
     env.setdefault("POSTGRES_PASSWORD", cfg.postgres_password)
     env.setdefault("MQTT_BROKER_HOST", "127.0.0.1")
     env.setdefault("MQTT_BROKER_PORT", str(cfg.mqtt_port))
+    # The lake archiver's embedded catalog and warehouse live with the stack's other data.
+    env.setdefault("LAKE_DIR", str(cfg.state_dir / "lake"))
     return env
 
 

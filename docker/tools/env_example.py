@@ -42,6 +42,8 @@ WIRING = frozenset(
         "ADAPTER_METRICS_PORT",
         "SINK_METRICS_PORT",
         "ALERTS_METRICS_PORT",
+        "LAKE_DIR",
+        "LAKE_METRICS_PORT",
         "LOG_FORMAT",
     }
 )

@@ -24,13 +24,16 @@ from tests.docker.conftest import (
 )
 from tests.docker.helpers import is_pinned, parse_dockerfile, published_host_ports
 
-PYTHON_TARGETS = {"producer", "ruuvitag-adapter", "consumer", "timescaledb-sink", "exporters"}
+PYTHON_TARGETS = {
+    "producer", "ruuvitag-adapter", "consumer", "timescaledb-sink", "lake-archiver", "exporters",
+}  # fmt: skip
 # Long-running Python services and the settings field of their metrics port (the contract's ports).
 PYTHON_SERVICES = {
     "kafka-producer": ("simulator_metrics_port", 8000),
     "kafka-consumer": ("alerts_metrics_port", 8001),
     "ruuvitag-adapter": ("adapter_metrics_port", 8002),
     "timescaledb-sink": ("sink_metrics_port", 8003),
+    "lake-archiver": ("lake_metrics_port", 8005),
 }
 ONE_SHOT_JOBS = {"kafka-topics", "timescaledb-migrate"}
 # The project's own exporters (src/iot_pipeline/exporters): configured on the command line.

@@ -23,6 +23,7 @@ PYTHON_TARGETS = {
     "ruuvitag-adapter": ("run_ruuvitag_adapter.py", "adapter_metrics_port"),
     "consumer": ("run_consumer.py", "alerts_metrics_port"),
     "timescaledb-sink": ("run_timescaledb_sink.py", "sink_metrics_port"),
+    "lake-archiver": ("run_lake_archiver.py", "lake_metrics_port"),
 }
 
 

@@ -7,7 +7,7 @@ import re
 import shlex
 from typing import Any
 
-from iot_pipeline.storage.bench import markdown_section
+from bench.storage import markdown_section
 from tests.docker.conftest import REPO
 
 README = REPO / "README.md"

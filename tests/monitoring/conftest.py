@@ -67,7 +67,7 @@ def copy_tree(dst: Path) -> Path:
 # ---------------------------------------------------------------------------- live fixtures
 PROMETHEUS = "http://127.0.0.1:9090"
 ALERTMANAGER = "http://127.0.0.1:9095"
-PIPELINE_PORTS = (8000, 8001, 8002, 8003)
+PIPELINE_PORTS = (8000, 8001, 8002, 8003, 8005)
 
 
 def http_json(url: str, data: bytes | None = None, timeout: float = 10.0) -> Any:

@@ -74,7 +74,7 @@ def test_every_scrape_target_is_up(flowing: None) -> None:
     expected = {
         "prometheus", "alertmanager", "kafka", "kafka-lag", "schema-registry", "mosquitto",
         "postgres", "node", "iot-simulator", "iot-alert-consumer", "iot-ruuvitag-adapter",
-        "iot-timescaledb-sink",
+        "iot-timescaledb-sink", "iot-lake-archiver",
     }  # fmt: skip
     assert expected <= jobs
     assert [t["scrapeUrl"] for t in targets if t["health"] != "up"] == []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from iot_pipeline.storage.bench import markdown_section
+from bench.storage import markdown_section
 from tests.monitoring.conftest import MONITORING, RULE_TESTS, RULES, copy_tree
 
 

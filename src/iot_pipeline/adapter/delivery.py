@@ -12,8 +12,7 @@ from loguru import logger
 from prometheus_client import CollectorRegistry, Counter
 
 from iot_pipeline.adapter.ledger import PendingMessage
-
-Headers = list[tuple[str, bytes]]
+from iot_pipeline.kafka.dead_letter import Headers
 
 
 class RecordSink(Protocol):

@@ -29,6 +29,7 @@ from iot_pipeline.adapter.options import AdapterOptions
 from iot_pipeline.adapter.reasons import Rejection
 from iot_pipeline.adapter.transform import reading_records
 from iot_pipeline.adapter.validation import GatewayStatus, SourceFormat, TagReading, parse_message
+from iot_pipeline.kafka.dead_letter import dead_letter_headers
 from iot_pipeline.ruuvi.preference import FORMAT_6, FORMAT_E1, AirFormatPreference
 from iot_pipeline.ruuvi.sensors import measurement_key
 
@@ -140,8 +141,8 @@ class Adapter:
         self._metrics.transform_duration.observe(time.perf_counter() - started)
 
     def _reading(self, message: Incoming, reading: TagReading) -> None:
-        values = reading.values
-        data_format = values.data_format
+        measured = reading.values
+        data_format = measured.data_format
         if data_format in _AIR_FORMATS and not self._air.accept(
             reading.tag_mac, data_format, self._clock()
         ):
@@ -149,9 +150,9 @@ class Adapter:
             self._acknowledge(message.mid, message.qos)
             return
         if data_format == _FORMAT_3:
-            sequence = measurement_key(values, reading.payload)
+            sequence = measurement_key(measured, reading.payload)
         else:
-            sequence = values.measurement_sequence
+            sequence = measured.measurement_sequence
         dedup_key = None if sequence is None else (reading.tag_mac, sequence)
         if self._dedup.is_duplicate(reading.tag_mac, sequence, self._clock()):
             self._metrics.duplicates.inc()
@@ -191,13 +192,10 @@ class Adapter:
             logger.warning("dead letter ({}) from {}: {}", reason, message.topic, text)
         else:
             logger.debug("dead letter ({}) from {}: {}", reason, message.topic, text)
-        headers = [
-            ("reason", reason.encode()),
-            ("error", text[:1000].encode()),
-            ("mqtt_topic", message.topic.encode()),
-            ("received_at", message.received_at.isoformat().encode()),
-            ("source", SERVICE_NAME.encode()),
-        ]
+        source = [("mqtt_topic", message.topic), ("received_at", message.received_at.isoformat())]
+        headers = dead_letter_headers(
+            reason, text, service=SERVICE_NAME, source=source, bare_names=True
+        )
         pending = self._ledger.open(message, 1, None, 0)
         self._delivery.send(
             self._dlq_topic, message.topic.encode(), message.payload, headers, pending

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from iot_pipeline.alerts.model import AlertEvent, EventType, Rule, Severity
+from iot_pipeline.schemas.records import EPOCH
 
 ALERT_SCHEMA_FILE = "alert_event.avsc"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _ms_to_datetime(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
+    return EPOCH + timedelta(milliseconds=ms)
 
 
 def _datetime_to_ms(value: datetime | int) -> int:
@@ -20,7 +20,7 @@ def _datetime_to_ms(value: datetime | int) -> int:
         return value
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return (value - _EPOCH) // timedelta(milliseconds=1)
+    return (value - EPOCH) // timedelta(milliseconds=1)
 
 
 def event_to_record(event: AlertEvent) -> dict[str, Any]:

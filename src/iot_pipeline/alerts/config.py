@@ -174,6 +174,20 @@ def air_quality_kinds() -> dict[str, KindRules]:
     }
 
 
+def kind_rules_problems(rules: KindRules) -> list[str]:
+    """What is inconsistent in one kind's rules (empty when they are usable)."""
+    problems = []
+    if rules.low is not None and rules.high is not None and rules.low >= rules.high:
+        problems.append("low must be below high")
+    if rules.hysteresis < 0:
+        problems.append("hysteresis must be >= 0")
+    if rules.stuck_readings is not None and rules.stuck_readings < 2:
+        problems.append("stuck_readings must be >= 2")
+    if rules.sustained_window_ms < 60_000 or not 0 < rules.sustained_min_coverage <= 1:
+        problems.append("need sustained_window_ms >= 60000, coverage in (0, 1]")
+    return problems
+
+
 @dataclass(frozen=True, slots=True)
 class RulesConfig:
     """Everything the rules engine is tuned by; built from Settings in the service."""
@@ -233,14 +247,7 @@ class RulesConfig:
         if not 0 < self.seq_reorder_tolerance < self.seq_restart_gap < 32768:
             problems.append("need 0 < seq_reorder_tolerance < seq_restart_gap < 32768")
         for kind, rules in self.kinds.items():
-            if rules.low is not None and rules.high is not None and rules.low >= rules.high:
-                problems.append(f"{kind}: low must be below high")
-            if rules.hysteresis < 0:
-                problems.append(f"{kind}: hysteresis must be >= 0")
-            if rules.stuck_readings is not None and rules.stuck_readings < 2:
-                problems.append(f"{kind}: stuck_readings must be >= 2")
-            if rules.sustained_window_ms < 60_000 or not 0 < rules.sustained_min_coverage <= 1:
-                problems.append(f"{kind}: need sustained_window_ms >= 60000, coverage in (0, 1]")
+            problems.extend(f"{kind}: {problem}" for problem in kind_rules_problems(rules))
         if problems:
             raise ValueError("invalid alert rules configuration: " + "; ".join(problems))
 

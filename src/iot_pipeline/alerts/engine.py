@@ -29,6 +29,13 @@ from iot_pipeline.alerts.model import (
     Severity,
     alert_id,
 )
+from iot_pipeline.alerts.state import (
+    DeviceState,
+    OpenAlert,
+    TagState,
+    dump_state,
+    load_state,
+)
 
 RULE_SEVERITY: dict[Rule, Severity] = {
     Rule.RATE_OF_CHANGE: Severity.WARNING,
@@ -40,46 +47,6 @@ RULE_SEVERITY: dict[Rule, Severity] = {
 # Rules that resolve on the first clear evaluation.
 DECISIVE_CLEAR = frozenset({Rule.STUCK, Rule.SILENCE})
 TAG_DEVICE_TYPE = "ruuvitag"
-
-
-@dataclass(slots=True)
-class OpenAlert:
-    alert_id: str
-    device_id: str
-    device_type: str
-    rule: Rule
-    severity: Severity
-    unit: str
-    first_seen_ms: int
-    value: float | None
-    threshold: float | None
-    band_low: float | None
-    band_high: float | None
-    clear_count: int = 0
-
-
-@dataclass(slots=True)
-class DeviceState:
-    device_type: str
-    kind: str
-    unit: str
-    last_arrival_ms: int
-    last_ts_ms: int
-    last_seq: int | None
-    last_value: float
-    repeat_count: int
-    rate_points: deque[tuple[int, float]]
-    stat_window: deque[float]
-    # Sustained rule: [minute start ms, sum, count] of the readings in the kind's window.
-    sustained: deque[list[float]] = field(default_factory=deque)
-
-
-@dataclass(slots=True)
-class TagState:
-    last_seq: int
-    lost_per_packet: deque[int]
-    last_arrival_ms: int
-    device_id: str  # the sensor device whose readings feed this tag's sequence
 
 
 @dataclass(slots=True)
@@ -97,22 +64,35 @@ class AlertEngine:
         """Evaluate one reading that arrived at ``now_ms``; returns the events it causes."""
         kind = device_kind(reading.device_type)
         value, unit = normalise_value(kind, reading.value, reading.unit)
-        rules = self.config.for_kind(kind)
         events: list[AlertEvent] = []
         state = self.devices.get(reading.device_id)
-
-        if state is not None and (
-            reading.timestamp_ms <= state.last_ts_ms
-            or (
-                reading.measurement_sequence is not None
-                and reading.measurement_sequence == state.last_seq
-            )
-        ):
+        if state is not None and _is_old_copy(state, reading):
             # Late or duplicate copy: it proves the device is alive, but is not a new sample.
             state.last_arrival_ms = max(state.last_arrival_ms, now_ms)
             self._resolve_silence(reading.device_id, now_ms, events)
             return events
+        state = self._track(state, reading, kind, value, unit, now_ms)
+        # Silence is about arrival, so its end is stamped (and replay-checked) in arrival time.
+        self._resolve_silence(reading.device_id, now_ms, events)
+        self._evaluate(reading, state, value, events)
+        if (
+            reading.measurement_sequence is not None
+            and reading.measurement_sequence < reading.sequence_modulus
+            and kind in self.config.lost_packets_kinds
+        ):
+            self._on_sequence(reading, now_ms, events)
+        return events
 
+    def _track(
+        self,
+        state: DeviceState | None,
+        reading: Reading,
+        kind: str,
+        value: float,
+        unit: str,
+        now_ms: int,
+    ) -> DeviceState:
+        """The device's state, created on its first reading or advanced by this one."""
         if state is None:
             state = DeviceState(
                 device_type=reading.device_type,
@@ -127,46 +107,42 @@ class AlertEngine:
                 stat_window=deque(maxlen=self.config.zscore_window),
             )
             self.devices[reading.device_id] = state
-        else:
-            state.repeat_count = state.repeat_count + 1 if value == state.last_value else 1
-            state.last_value = value
-            state.last_arrival_ms = max(state.last_arrival_ms, now_ms)
-            state.last_ts_ms = reading.timestamp_ms
-            state.last_seq = reading.measurement_sequence
-            state.device_type, state.kind, state.unit = reading.device_type, kind, unit
+            return state
+        state.repeat_count = state.repeat_count + 1 if value == state.last_value else 1
+        state.last_value = value
+        state.last_arrival_ms = max(state.last_arrival_ms, now_ms)
+        state.last_ts_ms = reading.timestamp_ms
+        state.last_seq = reading.measurement_sequence
+        state.device_type, state.kind, state.unit = reading.device_type, kind, unit
+        return state
 
+    def _evaluate(
+        self, reading: Reading, state: DeviceState, value: float, events: list[AlertEvent]
+    ) -> None:
+        """Every value rule of the device's kind, on a new sample."""
+        rules = self.config.for_kind(state.kind)
         ts = reading.timestamp_ms
-        # Silence is about arrival, so its end is stamped (and replay-checked) in arrival time.
-        self._resolve_silence(reading.device_id, now_ms, events)
 
         def apply(rule: Rule, check: r.Check, severity: Severity) -> None:
             self._lifecycle(
-                reading.device_id, state.device_type, unit, rule, severity, check, ts, events
+                reading.device_id, state.device_type, state.unit, rule, severity, check, ts, events
             )
 
         apply(Rule.THRESHOLD_HIGH, r.check_high(rules, value), rules.threshold_severity)
         apply(Rule.THRESHOLD_LOW, r.check_low(rules, value), rules.threshold_severity)
         if rules.sustained_high is not None:
             r.add_to_window(state.sustained, ts, value, rules.sustained_window_ms)
-            apply(
-                Rule.SUSTAINED_HIGH,
-                r.check_sustained(rules, state.sustained, ts),
-                rules.sustained_severity,
-            )
+            check = r.check_sustained(rules, state.sustained, ts)
+            apply(Rule.SUSTAINED_HIGH, check, rules.sustained_severity)
 
         points = state.rate_points
         points.append((ts, value))
         while points and points[0][0] < ts - self.config.rate_window_ms:
             points.popleft()
-        apply(
-            Rule.RATE_OF_CHANGE,
-            r.check_rate(rules, self.config, points),
-            RULE_SEVERITY[Rule.RATE_OF_CHANGE],
-        )
-
-        apply(
-            Rule.STUCK, r.check_stuck(rules, state.repeat_count, value), RULE_SEVERITY[Rule.STUCK]
-        )
+        check = r.check_rate(rules, self.config, points)
+        apply(Rule.RATE_OF_CHANGE, check, RULE_SEVERITY[Rule.RATE_OF_CHANGE])
+        check = r.check_stuck(rules, state.repeat_count, value)
+        apply(Rule.STUCK, check, RULE_SEVERITY[Rule.STUCK])
 
         stat = r.check_statistical(rules, self.config, state.stat_window, value)
         apply(Rule.STATISTICAL, stat, RULE_SEVERITY[Rule.STATISTICAL])
@@ -176,14 +152,6 @@ class AlertEngine:
             state.stat_window.append(min(max(value, stat.band_low), stat.band_high))
         elif rules.statistical:
             state.stat_window.append(value)
-
-        if (
-            reading.measurement_sequence is not None
-            and reading.measurement_sequence < reading.sequence_modulus
-            and kind in self.config.lost_packets_kinds
-        ):
-            self._on_sequence(reading, now_ms, events)
-        return events
 
     def _on_sequence(self, reading: Reading, now_ms: int, events: list[AlertEvent]) -> None:
         seq = reading.measurement_sequence
@@ -352,88 +320,19 @@ class AlertEngine:
     # ------------------------------------------------------------------ serialisation
     def snapshot(self) -> dict[str, Any]:
         """JSON-compatible copy of the whole state (config excluded)."""
-        return {
-            "devices": {
-                d: {
-                    "device_type": s.device_type,
-                    "kind": s.kind,
-                    "unit": s.unit,
-                    "last_arrival_ms": s.last_arrival_ms,
-                    "last_ts_ms": s.last_ts_ms,
-                    "last_seq": s.last_seq,
-                    "last_value": s.last_value,
-                    "repeat_count": s.repeat_count,
-                    "rate_points": [list(p) for p in s.rate_points],
-                    "stat_window": list(s.stat_window),
-                    "sustained": [list(b) for b in s.sustained],
-                }
-                for d, s in self.devices.items()
-            },
-            "tags": {
-                t: {
-                    "last_seq": s.last_seq,
-                    "lost_per_packet": list(s.lost_per_packet),
-                    "last_arrival_ms": s.last_arrival_ms,
-                    "device_id": s.device_id,
-                }
-                for t, s in self.tags.items()
-            },
-            "open_alerts": [
-                {
-                    "alert_id": a.alert_id,
-                    "device_id": a.device_id,
-                    "device_type": a.device_type,
-                    "rule": a.rule.value,
-                    "severity": a.severity.value,
-                    "unit": a.unit,
-                    "first_seen_ms": a.first_seen_ms,
-                    "value": a.value,
-                    "threshold": a.threshold,
-                    "band_low": a.band_low,
-                    "band_high": a.band_high,
-                    "clear_count": a.clear_count,
-                }
-                for a in self.open_alerts.values()
-            ],
-            "logged_until_ms": [
-                [d, rule.value, t] for (d, rule), t in self.logged_until_ms.items()
-            ],
-        }
+        return dump_state(self.devices, self.tags, self.open_alerts, self.logged_until_ms)
 
     @classmethod
     def from_snapshot(cls, config: RulesConfig, data: dict[str, Any]) -> AlertEngine:
-        engine = cls(config)
-        for d, s in data["devices"].items():
-            engine.devices[d] = DeviceState(
-                device_type=s["device_type"],
-                kind=s["kind"],
-                unit=s["unit"],
-                last_arrival_ms=s["last_arrival_ms"],
-                last_ts_ms=s["last_ts_ms"],
-                last_seq=s["last_seq"],
-                last_value=s["last_value"],
-                repeat_count=s["repeat_count"],
-                rate_points=deque(
-                    ((int(t), float(v)) for t, v in s["rate_points"]),
-                    maxlen=config.rate_max_points,
-                ),
-                stat_window=deque(s["stat_window"], maxlen=config.zscore_window),
-                # absent in snapshots taken before the sustained rule existed
-                sustained=deque(list(b) for b in s.get("sustained", [])),
-            )
-        for t, s in data["tags"].items():
-            engine.tags[t] = TagState(
-                s["last_seq"],
-                deque(s["lost_per_packet"], maxlen=config.lost_window),
-                s["last_arrival_ms"],
-                s["device_id"],
-            )
-        for a in data["open_alerts"]:
-            alert = OpenAlert(**{**a, "rule": Rule(a["rule"]), "severity": Severity(a["severity"])})
-            engine.open_alerts[(alert.device_id, alert.rule)] = alert
-        for d, rule, t in data["logged_until_ms"]:
-            engine.logged_until_ms[(d, Rule(rule))] = t
-        return engine
+        devices, tags, open_alerts, logged_until_ms = load_state(config, data)
+        return cls(config, devices, tags, open_alerts, logged_until_ms)
+
+
+def _is_old_copy(state: DeviceState, reading: Reading) -> bool:
+    """A reading no newer than the device's last, or a second copy of its last sample."""
+    return reading.timestamp_ms <= state.last_ts_ms or (
+        reading.measurement_sequence is not None and reading.measurement_sequence == state.last_seq
+    )
 
 
 def _fmt(x: float | None) -> str:

@@ -7,9 +7,13 @@ from collections import Counter as Tally
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from iot_pipeline.alerts.model import AlertEvent, EventType, Rule, Severity
+from iot_pipeline.stream import EMPTY_VALUE, NullObserver
 
 
-class AlertMetrics:
+class AlertMetrics(NullObserver):
+    """The alert consumer's metrics; also the consumer loop's observer, which counts records it
+    could not evaluate under ``iot_alerts_processing_errors_total{reason}``."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.fired = Counter(
             "iot_alerts_fired_total",
@@ -64,3 +68,6 @@ class AlertMetrics:
         for rule in Rule:
             for severity in Severity:
                 self.open.labels(rule.value, severity.value).set(tally[(rule, severity)])
+
+    def on_rejected(self, reason: str, detail: str) -> None:
+        self.errors.labels("empty" if detail == EMPTY_VALUE else reason).inc()

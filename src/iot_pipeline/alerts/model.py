@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from iot_pipeline.schemas.records import EPOCH, InvalidReading
+
 
 class Severity(StrEnum):
     INFO = "info"
@@ -35,10 +37,6 @@ class Rule(StrEnum):
     LOST_PACKETS = "lost_packets"
     STATISTICAL = "statistical"
     SUSTAINED_HIGH = "sustained_high"
-
-
-class InvalidReading(ValueError):
-    """A sensor reading the rules engine cannot evaluate (missing or non-finite fields)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +92,11 @@ def alert_id(device_id: str, rule: Rule, first_seen_ms: int) -> str:
     return f"{device_id}|{rule.value}|{first_seen_ms}"
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _to_ms(ts: Any) -> int:
     if isinstance(ts, datetime):
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=UTC)
-        return (ts - _EPOCH) // timedelta(milliseconds=1)
+        return int((ts - EPOCH) // timedelta(milliseconds=1))
     if isinstance(ts, bool) or not isinstance(ts, int):
         raise InvalidReading(f"timestamp must be a datetime or epoch milliseconds, got {ts!r}")
     return ts

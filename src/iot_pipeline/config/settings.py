@@ -12,25 +12,36 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
 
+from iot_pipeline.config.infrastructure import (
+    KafkaSettings,
+    LoggingSettings,
+    MqttSettings,
+    PostgresSettings,
+    SchemaRegistrySettings,
+)
+from iot_pipeline.config.services import (
+    SIMULATED_DEVICE_TYPES,
+    AdapterSettings,
+    AlertConsumerSettings,
+    LakeSettings,
+    SimulatorSettings,
+    SinkSettings,
+)
+
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("config.yaml")
 
-SIMULATED_DEVICE_TYPES = ("temperature", "humidity", "pressure", "motion", "light")
-
 # Never logged or echoed in error messages.
-SECRET_FIELDS = frozenset({"mqtt_password", "postgres_password"})
-
-CommaList = Annotated[list[str], NoDecode]
+SECRET_FIELDS = frozenset({"mqtt_password", "postgres_password", "lake_s3_secret_access_key"})
 
 
 class SettingsError(ValueError):
@@ -43,317 +54,28 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
-class Settings(BaseSettings):
+# One model, its fields grouped by concern in infrastructure.py and services.py. pydantic lists
+# inherited fields from the last base to the first: the bases stand in reverse so that the
+# reference (docs/configuration.md) reads Kafka first, as the groups are declared below.
+class Settings(
+    LoggingSettings,
+    LakeSettings,
+    AlertConsumerSettings,
+    SinkSettings,
+    PostgresSettings,
+    AdapterSettings,
+    MqttSettings,
+    SimulatorSettings,
+    SchemaRegistrySettings,
+    KafkaSettings,
+    BaseSettings,
+):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
         validate_default=True,
-    )
-
-    # --- Kafka -------------------------------------------------------------------------------
-    kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094",
-        description="Comma-separated Kafka bootstrap servers.",
-    )
-    kafka_topic_name: str = Field("iot-sensor-data", description="Topic of sensor readings.")
-    kafka_dlq_topic_name: str = Field(
-        "iot-sensor-data-dlq", description="Dead-letter topic for input that cannot be processed."
-    )
-    kafka_alerts_topic_name: str = Field("iot-sensor-alerts", description="Topic of alert events.")
-    kafka_consumer_group_id: str = Field(
-        "iot-data-consumer", description="Consumer group of the alert consumer."
-    )
-    kafka_auto_offset_reset: Literal["earliest", "latest"] = Field(
-        "earliest", description="Where a consumer group without committed offsets starts."
-    )
-    kafka_replication_factor: int = Field(3, ge=1, description="Replication factor of topics.")
-    kafka_partitions: int = Field(6, ge=1, description="Partitions of the readings topic.")
-    kafka_min_insync_replicas: int = Field(
-        2, ge=1, description="min.insync.replicas of topics (acks=all needs this many replicas)."
-    )
-    kafka_retention_ms: int = Field(
-        7 * 24 * 3600 * 1000, ge=-1, description="retention.ms of the readings topic (7 days)."
-    )
-    kafka_compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
-        "lz4", description="Producer compression codec."
-    )
-    kafka_linger_ms: float = Field(
-        50.0,
-        ge=0,
-        description="Producer linger.ms: how long to wait to fill a batch. 50 ms costs that much "
-        "latency and saves most of the CPU: smaller batches mean more requests for the brokers "
-        "and lock contention in the client (make bench: 2.5x the readings/s of 10 ms for the "
-        "simulator and the adapter).",
-    )
-    kafka_batch_size: int = Field(
-        262144, ge=1, description="Producer batch.size in bytes per partition batch."
-    )
-
-    # --- Schema Registry ---------------------------------------------------------------------
-    schema_registry_url: str = Field(
-        "http://127.0.0.1:8081/apis/ccompat/v7",
-        description=(
-            "Schema Registry URL (Confluent REST API): the local stack's Apicurio serves it under "
-            "/apis/ccompat/v7; Confluent's registry (Docker Compose) at the root."
-        ),
-    )
-    schema_auto_register: bool = Field(
-        True, description="Register the value schema on first use if the subject lacks it."
-    )
-    schema_compatibility_level: Literal[
-        "BACKWARD",
-        "BACKWARD_TRANSITIVE",
-        "FORWARD",
-        "FORWARD_TRANSITIVE",
-        "FULL",
-        "FULL_TRANSITIVE",
-        "NONE",
-    ] = Field("BACKWARD", description="Compatibility level set on the value subjects.")
-    schema_subject_strategy: Literal[
-        "TopicNameStrategy", "RecordNameStrategy", "TopicRecordNameStrategy"
-    ] = Field("TopicNameStrategy", description="How value subjects are named.")
-
-    # --- Simulator (run_producer.py) ---------------------------------------------------------
-    iot_num_devices: int = Field(8, ge=1, description="Number of simulated devices (or tags).")
-    iot_data_interval_sec: float = Field(
-        1.0, ge=0, description="Seconds between readings of one device; 0 = as fast as possible."
-    )
-    iot_device_types: CommaList = Field(
-        default_factory=lambda: list(SIMULATED_DEVICE_TYPES),
-        description="Comma-separated simulated device types.",
-    )
-    iot_anomaly_probability: float = Field(
-        0.05, ge=0, le=1, description="Probability that a simulated reading is an anomaly."
-    )
-    iot_devices_file: Path | None = Field(
-        None, description="Optional JSON/YAML file describing each simulated device."
-    )
-    iot_simulator_mode: Literal["kafka", "ruuvi"] = Field(
-        "kafka",
-        description="kafka: Avro readings to Kafka; ruuvi: firmware-format JSON to MQTT.",
-    )
-    iot_ruuvi_formats: CommaList = Field(
-        default_factory=lambda: ["5"],
-        description="ruuvi mode: data formats of the simulated tags, given to tags in turn: 5 "
-        "or 3 (RuuviTag, RAWv2/RAWv1), E1 or 6 (Ruuvi Air, BLE 5/BLE 4), 6+E1 (a Ruuvi Air heard "
-        "in both). E.g. 5,5,E1,3.",
-    )
-    iot_max_readings: int | None = Field(
-        None, ge=1, description="Stop after this many readings (unset: run until stopped)."
-    )
-    iot_random_seed: int | None = Field(
-        None, description="Seed for reproducible simulations (unset: random)."
-    )
-    simulator_metrics_port: int = Field(8000, ge=0, le=65535, description="Simulator metrics port.")
-
-    # --- MQTT --------------------------------------------------------------------------------
-    mqtt_broker_host: str = Field("127.0.0.1", description="MQTT broker host.")
-    mqtt_broker_port: int = Field(1883, ge=1, le=65535, description="MQTT broker port.")
-    mqtt_username: str | None = Field(None, description="MQTT user name (unset: anonymous).")
-    mqtt_password: SecretStr | None = Field(None, description="MQTT password (secret).")
-    mqtt_tls_enabled: bool = Field(False, description="Connect to the broker with TLS.")
-    mqtt_ca_file: Path | None = Field(None, description="CA bundle for MQTT TLS (unset: system).")
-    mqtt_topic: str = Field(
-        "ruuvitag/data", description="Topic the ESP32 firmware (and simulator) publishes to."
-    )
-
-    # --- RuuviTag adapter (run_ruuvitag_adapter.py) ------------------------------------------
-    adapter_metrics_port: int = Field(8002, ge=0, le=65535, description="Adapter metrics port.")
-    adapter_mqtt_topics: CommaList = Field(
-        default_factory=lambda: ["ruuvitag/data", "ruuvitag/status/+", "ruuvi/+/+"],
-        description="Comma-separated topic filters the adapter subscribes to with QoS 1 "
-        "(wildcards and shared subscriptions `$share/<group>/<filter>` allowed).",
-    )
-    adapter_mqtt_client_id: str = Field(
-        "ruuvitag-adapter",
-        min_length=1,
-        description="MQTT client id; names the persistent session, so unique per adapter process.",
-    )
-    adapter_mqtt_session_expiry_sec: int = Field(
-        7 * 24 * 3600,
-        ge=0,
-        description="MQTT 5 session expiry: how long the broker keeps the session and queues "
-        "QoS 1 messages while the adapter is away.",
-    )
-    adapter_mqtt_receive_maximum: int = Field(
-        10000,
-        ge=1,
-        le=65535,
-        description="MQTT 5 Receive Maximum: unacknowledged QoS 1 messages the broker may send "
-        "(the adapter's back-pressure; the rest waits in the broker's queue).",
-    )
-    adapter_status_topic_prefix: str = Field(
-        "ruuvitag/status/", description="Topic prefix of the firmware's gateway status messages."
-    )
-    adapter_max_payload_bytes: int = Field(
-        4096, ge=64, description="Larger MQTT payloads go to the dead-letter topic (oversize)."
-    )
-    adapter_max_future_sec: float = Field(
-        300.0, ge=0, description="Reading timestamps further ahead of the receive time are invalid."
-    )
-    adapter_max_past_sec: float = Field(
-        7 * 24 * 3600.0,
-        ge=0,
-        description="Reading timestamps older than this (relative to receive time) are invalid.",
-    )
-    adapter_dedup_window_sec: float = Field(
-        10.0,
-        ge=0,
-        description="The same tag and measurement sequence within this window is published once.",
-    )
-    adapter_dedup_max_entries: int = Field(
-        100_000, ge=1, description="Measurements the duplicate filter remembers at most."
-    )
-    adapter_anomaly_thresholds: dict[str, tuple[float | None, float | None]] = Field(
-        default_factory=lambda: {
-            "temperature": (-50.0, 50.0),
-            "humidity": (15.0, 100.0),
-            "pressure": (87000.0, 108500.0),
-            "battery": (2.0, None),
-        },
-        description="JSON object sensor -> [low, high] (null: unbounded); values outside are "
-        "flagged is_anomaly.",
-    )
-    adapter_battery_empty_volts: float = Field(
-        2.0, gt=0, description="Battery voltage reported as 0 % battery_level."
-    )
-    adapter_battery_full_volts: float = Field(
-        3.0, gt=0, description="Battery voltage reported as 100 % battery_level."
-    )
-    adapter_derived_values: bool = Field(
-        True,
-        description="Also publish derived records: dew_point (°C) and absolute_humidity (g/m³) "
-        "for every tag with temperature and humidity, air_quality_index (Ruuvi IAQS 0..100) for "
-        "Ruuvi Air (iot_pipeline.ruuvi.derived).",
-    )
-
-    # --- PostgreSQL / TimescaleDB ------------------------------------------------------------
-    postgres_host: str = Field("127.0.0.1", description="PostgreSQL host.")
-    postgres_port: int = Field(5432, ge=1, le=65535, description="PostgreSQL port.")
-    postgres_db: str = Field("iot_data", description="PostgreSQL database.")
-    postgres_user: str = Field("iot_user", description="PostgreSQL user.")
-    postgres_password: SecretStr | None = Field(
-        None, description="PostgreSQL password (secret; required by services that use the DB)."
-    )
-    postgres_archive_after_days: int = Field(
-        30, ge=1, description="Readings older than this move to sensor_readings_archive."
-    )
-    postgres_retention_days: int = Field(90, ge=1, description="Readings older than this go.")
-    postgres_pool_size: int = Field(5, ge=1, description="Database connections kept in the pool.")
-    postgres_max_overflow: int = Field(
-        10, ge=0, description="Extra database connections allowed beyond the pool under load."
-    )
-    postgres_schema: str | None = Field(
-        None,
-        pattern=r"^[a-z_][a-z0-9_]*$",
-        description="Schema holding the pipeline's tables (unset: public). TimescaleDB's own "
-        "functions stay reachable through public.",
-    )
-    postgres_migrations_dir: Path | None = Field(
-        None,
-        description="Folder of the schema migration SQL files (unset: database/migrations of "
-        "the source tree; Docker images set it).",
-    )
-
-    # --- TimescaleDB sink (run_timescaledb_sink.py) ------------------------------------------
-    data_sink_batch_size: int = Field(
-        5000,
-        ge=1,
-        description="Most rows per database transaction (a batch is written when full, or after "
-        "DATA_SINK_COMMIT_INTERVAL).",
-    )
-    data_sink_commit_interval: float = Field(
-        1.0, gt=0, description="Seconds after which a partial batch is written anyway."
-    )
-    sink_consumer_group_id: str = Field(
-        "iot-timescaledb-sink", description="Consumer group of the TimescaleDB sink."
-    )
-    sink_metrics_port: int = Field(8003, ge=0, le=65535, description="Sink metrics port.")
-    data_sink_write_method: Literal["copy", "copy_staging", "values"] = Field(
-        "copy",
-        description="copy: COPY into the table, falling back to copy_staging for a batch with "
-        "stored rows; copy_staging: COPY into a staging table + INSERT ON CONFLICT; values: "
-        "multi-row INSERT ON CONFLICT. All idempotent; copy measured fastest.",
-    )
-    data_sink_maintenance_interval: float = Field(
-        300.0,
-        gt=0,
-        description="Seconds between maintenance runs: aggregate refresh (Apache edition), "
-        "archiving and retention.",
-    )
-    data_sink_retry_max_backoff: float = Field(
-        30.0, gt=0, description="Longest wait between database retries while it is unreachable."
-    )
-
-    # --- Alert consumer (run_consumer.py) ----------------------------------------------------
-    alerts_metrics_port: int = Field(
-        8001, ge=0, le=65535, description="Alert consumer metrics port."
-    )
-    alerts_tick_interval: float = Field(
-        5.0, gt=0, description="Seconds between timer evaluations (silence) of the alert consumer."
-    )
-    alerts_silence_timeout: float = Field(
-        120.0, gt=0, description="Seconds without a reading before a device is reported silent."
-    )
-    alerts_clear_after: int = Field(
-        3, ge=1, description="Consecutive clear evaluations before an open alert resolves."
-    )
-    alerts_rate_window: float = Field(
-        300.0,
-        gt=0,
-        description="Seconds of readings the rate-of-change trend is measured over (it is judged "
-        "once they span half of it).",
-    )
-    alerts_zscore_window: int = Field(
-        60, ge=2, description="Readings in the rolling baseline of the statistical rule."
-    )
-    alerts_zscore_warmup: int = Field(
-        20, ge=2, description="Readings a device needs before the statistical rule evaluates."
-    )
-    alerts_zscore_threshold: float = Field(
-        5.0, gt=0, description="Statistical rule fires beyond this many standard deviations."
-    )
-    alerts_zscore_clear: float = Field(
-        2.5, gt=0, description="Statistical rule clears within this many standard deviations."
-    )
-    alerts_lost_packets_window: int = Field(
-        100, ge=1, description="RuuviTag packets over which the loss rate is measured."
-    )
-    alerts_lost_packets_rate: float = Field(
-        0.2, ge=0, lt=1, description="Loss rate (lost / expected packets) that fires lost_packets."
-    )
-    alerts_lost_packets_clear_rate: float = Field(
-        0.1, ge=0, lt=1, description="Loss rate at or below which lost_packets clears."
-    )
-    alerts_rule_overrides: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description="Per sensor kind rule limits as JSON, e.g. "
-        '{"temperature": {"high": 8, "hysteresis": 0.5, "stuck_readings": 30}}; keys: low, '
-        "high, hysteresis, threshold_severity, max_rate_per_hour, stuck_readings, statistical, "
-        "min_std.",
-    )
-    alerts_batch_size: int = Field(
-        500, ge=1, description="Most readings the alert consumer handles per poll."
-    )
-    alerts_session_timeout: float = Field(
-        45.0,
-        ge=6,
-        le=300,
-        description="Seconds before a crashed alert consumer's partitions go to another instance "
-        "(Kafka session timeout).",
-    )
-    alerts_restore_timeout: float = Field(
-        60.0, gt=0, description="Seconds allowed to read open alerts back from the alerts topic."
-    )
-
-    # --- Logging -----------------------------------------------------------------------------
-    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = Field(
-        "INFO", description="Log level."
-    )
-    log_format: Literal["text", "json"] = Field(
-        "text", description="text: readable lines; json: one JSON object per line."
     )
 
     @field_validator("log_level", "schema_compatibility_level", mode="before")

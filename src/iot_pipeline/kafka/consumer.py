@@ -80,12 +80,20 @@ def is_transient_decode_error(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError | OSError | httpx2.TransportError)
 
 
+def position(message: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed message: always all three (only a message being
+    produced may lack them)."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None and partition is not None and offset is not None
+    return topic, partition, offset
+
+
 def offsets_to_commit(messages: Iterable[Message]) -> list[TopicPartition]:
     """The offsets to commit after `messages` are done: the highest offset + 1 per partition."""
     highest: dict[tuple[str, int], int] = {}
     for message in messages:
-        key = (message.topic(), message.partition())
-        offset = message.offset()
+        topic, partition, offset = position(message)
+        key = (topic, partition)
         if offset > highest.get(key, -1):
             highest[key] = offset
     return [

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from iot_pipeline.config import Settings
 from iot_pipeline.kafka.config import producer_config
+from iot_pipeline.kafka.dead_letter import Headers
 from iot_pipeline.schemas.registry import ensure_value_schema, subject_name_strategy
 
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
@@ -147,7 +148,7 @@ class AvroProducer:
         key: str,
         value: Mapping[str, Any],
         on_delivery: DeliveryCallback | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: Headers | None = None,
     ) -> None:
         """Serialize and enqueue one record (raises on a value that does not fit the schema)."""
         self.produce_raw(self.topic, key.encode(), self._encode(value), on_delivery, headers)
@@ -158,7 +159,7 @@ class AvroProducer:
         key: bytes | None,
         value: bytes | None,
         on_delivery: DeliveryCallback | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: Headers | None = None,
     ) -> None:
         """Enqueue bytes as they are; waits (serving callbacks) while the local queue is full."""
         report: DeliveryCallback
@@ -193,7 +194,7 @@ class AvroProducer:
         key: bytes | None,
         value: bytes | None,
         on_delivery: DeliveryCallback,
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: Headers | None = None,
     ) -> None:
         """Enqueue with the caller's callback as it is: no poll() and no delivery metrics (a
         full queue is still counted). For a caller that serves poll() itself and counts outcomes
@@ -217,7 +218,7 @@ class AvroProducer:
 
     def flush(self, timeout: float = 30.0) -> int:
         """Wait for outstanding records; returns how many are still undelivered (0 = all done)."""
-        remaining = self._producer.flush(timeout)
+        remaining: int = self._producer.flush(timeout)
         if remaining:
             logger.error("{} records still undelivered after flush({}s)", remaining, timeout)
         return remaining

@@ -4,8 +4,9 @@ MAC text, and the range-checked conversions the encoders use."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 
 class ErrorKind(StrEnum):
@@ -107,11 +108,11 @@ def round_half_away(value: float) -> int:
     return magnitude if value >= 0 else -magnitude
 
 
-def optional(value: object, convert: object, not_available: int) -> int:
+def optional(value: Any, convert: Callable[[Any], int], not_available: int) -> int:
     """``convert(value)``, or the format's not-available raw value for None."""
     if value is None:
         return not_available
-    return convert(value)  # type: ignore[operator]
+    return convert(value)
 
 
 def parse_short_mac(mac: str, octets: int) -> bytes:

@@ -33,6 +33,7 @@ from typing import Any, Final
 from iot_pipeline.ruuvi.common import (
     ErrorKind,
     RuuviCodecError,
+    check_payload,
     checked_int,
     encode_mac,
     format_mac,
@@ -114,18 +115,7 @@ _LAYOUT: Final = struct.Struct(">BhHHhhhHBH6s")
 
 def decode(payload: bytes) -> RuuviReading:
     """Decode the 24-byte Format 5 manufacturer payload (first byte 0x05)."""
-    if len(payload) == 0:
-        raise RuuviCodecError(ErrorKind.WRONG_LENGTH, "empty payload")
-    if payload[0] != DATA_FORMAT:
-        raise RuuviCodecError(
-            ErrorKind.UNKNOWN_FORMAT,
-            f"unsupported data format {payload[0]} (0x{payload[0]:02X}): only format 5 is decoded",
-        )
-    if len(payload) != PAYLOAD_LENGTH:
-        raise RuuviCodecError(
-            ErrorKind.WRONG_LENGTH,
-            f"wrong length: a Format 5 payload has {PAYLOAD_LENGTH} bytes, got {len(payload)}",
-        )
+    check_payload(payload, DATA_FORMAT, PAYLOAD_LENGTH, "Format 5")
     _, t, h, p, ax, ay, az, power, movement, sequence, mac = _LAYOUT.unpack(payload)
     battery_raw = power >> 5
     tx_raw = power & 0x1F

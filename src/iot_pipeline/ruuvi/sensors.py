@@ -121,4 +121,5 @@ def measurement_key(reading: Any, payload: bytes | None) -> int | None:
     is known (nothing identifies the measurement: never a duplicate)."""
     if reading.data_format == 3:
         return None if payload is None else (1 << 24) + zlib.crc32(payload)
-    return reading.measurement_sequence
+    sequence: int | None = reading.measurement_sequence
+    return sequence

@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from loguru import logger
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+from iot_pipeline.schemas.records import EPOCH
+
 _DOUBLE: Final = struct.Struct("<d")
 
 # (field name, Avro type as written in the schema) in schema order: the layout this encoder knows.
@@ -133,7 +134,7 @@ def timestamp_millis(moment: datetime | int) -> int:
         return moment
     if moment.tzinfo is None:
         raise ValueError("timestamp must be timezone-aware")
-    delta = moment - _EPOCH
+    delta = moment - EPOCH
     return (delta.days * 86400 + delta.seconds) * 1000 + int(delta.microseconds / 1000)
 
 

@@ -127,9 +127,10 @@ def next_format3_reading(
     """Advance a RAWv1 tag one measurement; returns its 14-byte Format 3 payload (no sequence,
     movement counter, tx power or MAC: the format has none)."""
     reading = decode_payload(next_tag_reading(tag, rng, anomaly_probability))
+    assert isinstance(reading, RuuviReading)  # next_tag_reading advertises Format 5
     return format3.encode(
         replace(
-            reading,  # type: ignore[type-var]
+            reading,
             data_format=3,
             tx_power=None,
             movement_counter=None,
@@ -161,7 +162,10 @@ def next_air_readings(
         temperature,
         humidity,
         tag.pressure,
-        *pm.values(),
+        pm["pm1_0"],
+        pm["pm2_5"],
+        pm["pm4_0"],
+        pm["pm10_0"],
         co2,
         voc,
         nox,

@@ -71,7 +71,8 @@ class KafkaEmitter:
         self._producer.produce(key, message)
 
     def close(self) -> int:
-        return self._producer.flush(30.0)
+        undelivered: int = self._producer.flush(30.0)
+        return undelivered
 
 
 class MqttEmitter:

@@ -11,24 +11,14 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300
 
 class SinkMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.received = Counter(
-            "iot_messages_received_total", "Records consumed from Kafka.", registry=registry
-        )
+        self._declare_storage(registry)
+        self._declare_loop(registry)
+
+    def _declare_storage(self, registry: CollectorRegistry) -> None:
+        """Counted by the sink's step (sink/step.py) and its maintenance thread."""
         self.processed = Counter(
             "iot_messages_processed_total",
             "Records safely handled: stored (or already stored) in TimescaleDB.",
-            registry=registry,
-        )
-        self.failed = Counter(
-            "iot_messages_failed_total",
-            "Records that could not be stored and went to the dead-letter topic.",
-            ["reason"],
-            registry=registry,
-        )
-        self.processing = Histogram(
-            "iot_processing_duration_seconds",
-            "Time to write one batch and commit its offsets.",
-            buckets=SECONDS_BUCKETS,
             registry=registry,
         )
         self.batch_size = Histogram(
@@ -57,6 +47,35 @@ class SinkMetrics:
             "Rows skipped because (device_id, timestamp) was already stored (replays).",
             registry=registry,
         )
+        self.maintenance_runs = Counter(
+            "iot_sink_maintenance_runs_total",
+            "Maintenance runs (aggregate refresh, archiving, retention), by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.edition = Info(
+            "iot_timescaledb_edition",
+            "TimescaleDB edition and the aggregate/retention path the schema uses.",
+            registry=registry,
+        )
+
+    def _declare_loop(self, registry: CollectorRegistry) -> None:
+        """Counted by the methods below, which the consumer loop calls."""
+        self.received = Counter(
+            "iot_messages_received_total", "Records consumed from Kafka.", registry=registry
+        )
+        self.failed = Counter(
+            "iot_messages_failed_total",
+            "Records that could not be stored and went to the dead-letter topic.",
+            ["reason"],
+            registry=registry,
+        )
+        self.processing = Histogram(
+            "iot_processing_duration_seconds",
+            "Time to write one batch and commit its offsets.",
+            buckets=SECONDS_BUCKETS,
+            registry=registry,
+        )
         self.db_errors = Counter(
             "iot_sink_database_errors_total",
             "Failed database attempts, by kind (transient: retried; data: row dead-lettered).",
@@ -73,14 +92,22 @@ class SinkMetrics:
             "Kafka offset commits after a batch.",
             registry=registry,
         )
-        self.maintenance_runs = Counter(
-            "iot_sink_maintenance_runs_total",
-            "Maintenance runs (aggregate refresh, archiving, retention), by outcome.",
-            ["outcome"],
-            registry=registry,
-        )
-        self.edition = Info(
-            "iot_timescaledb_edition",
-            "TimescaleDB edition and the aggregate/retention path the schema uses.",
-            registry=registry,
-        )
+
+    # --- the consumer loop's events (iot_pipeline.stream.LoopObserver) --------------------------
+    def on_received(self) -> None:
+        self.received.inc()
+
+    def on_rejected(self, reason: str, detail: str) -> None:
+        self.failed.labels(reason).inc()
+
+    def on_write_failed(self) -> None:
+        self.db_errors.labels("transient").inc()
+
+    def on_paused(self, paused: bool) -> None:
+        self.paused.set(1 if paused else 0)
+
+    def on_committed(self) -> None:
+        self.commits.inc()
+
+    def on_batch_done(self, seconds: float) -> None:
+        self.processing.observe(seconds)

@@ -14,20 +14,12 @@ from typing import Any
 
 from sqlalchemy import Boolean, Double, Integer, Text
 
+from iot_pipeline.schemas.records import EPOCH, InvalidReading
 from iot_pipeline.storage.schema import WRITE_COLUMNS, sensor_readings
 
 Row = tuple[Any, ...]
 
 _INT32 = (-(2**31), 2**31 - 1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class InvalidReading(ValueError):
-    """A record that can never be stored; ``reason`` is short and goes into the DLQ headers."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _text(record: Mapping[str, Any], field: str, *, required: bool, non_empty: bool = False) -> Any:
@@ -71,7 +63,7 @@ def reading_timestamp(value: Any) -> datetime:
         return value.astimezone(UTC)
     if isinstance(value, int) and not isinstance(value, bool):
         try:
-            return _EPOCH + timedelta(milliseconds=value)
+            return EPOCH + timedelta(milliseconds=value)
         except OverflowError:
             raise InvalidReading(f"timestamp {value} ms is out of range") from None
     if value is None:

@@ -1,7 +1,7 @@
 """Batch writer: each batch in one transaction, idempotent on (device_id, timestamp).
 
 Loss-free, idempotent methods, measured against each other by ``make bench``
-(:func:`iot_pipeline.storage.bench.measure_write_methods`):
+(``bench.storage.measure_write_methods``):
 
 - ``copy_staging``: COPY the batch into a session-local staging table, then
   ``INSERT INTO sensor_readings SELECT ... FROM staging ON CONFLICT DO NOTHING``;

@@ -226,6 +226,25 @@ def _stored(sink: SinkEnv) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute(text(query)).mappings()]
 
 
+def _check_records(
+    records: list[dict[str, Any]], expected: list[tuple[str, str, float]], messages: Messages
+) -> set[tuple[str, str, float]]:
+    """Every expected (tag, sensor, value) arrived, with the issue's units and metadata."""
+    got = {(r["tag_mac"], r["device_id"].split("_", 1)[1], r["value"]) for r in records}
+    assert got == set(expected)
+    # CO2, PM2.5 and temperature of every valid message are the vectors' (written out).
+    for mac, _, values in messages.valid:
+        for sensor, value in values.items():
+            assert (mac, sensor, value) in got, (mac, sensor)
+    units = {r["device_id"].split("_", 1)[1]: r["unit"] for r in records}
+    assert units["co2"] == "ppm" and units["pm2_5"] == units["pm10_0"] == "µg/m³"
+    assert units["illuminance"] == "lx" and units["air_quality_index"] == "IAQS"
+    assert units["dew_point"] == "°C" and units["absolute_humidity"] == "g/m³"
+    air = [r for r in records if r["device_id"].endswith("_co2")]
+    assert {r["metadata"]["calibration_in_progress"] for r in air} == {"false"}
+    return got
+
+
 def test_every_format_reaches_timescaledb_and_high_co2_raises_one_alert(
     adapter_env: AdapterEnv,
     start_adapter,
@@ -270,18 +289,7 @@ def test_every_format_reaches_timescaledb_and_high_co2_raises_one_alert(
     records = read_records(adapter_env.settings, adapter_env.topic, expected=len(expected))
     # 7 E1 readings of 11 sensors + 3 derived, 3 Format 6 of 8 + 3, 2 Format 3 of 7 + 2.
     assert len(records) == len(expected) == 7 * 14 + 3 * 11 + 2 * 9
-    got = {(r["tag_mac"], r["device_id"].split("_", 1)[1], r["value"]) for r in records}
-    assert got == set(expected)
-    # CO2, PM2.5 and temperature of every valid message are the vectors' (written out).
-    for mac, _, values in messages.valid:
-        for sensor, value in values.items():
-            assert (mac, sensor, value) in got, (mac, sensor)
-    units = {r["device_id"].split("_", 1)[1]: r["unit"] for r in records}
-    assert units["co2"] == "ppm" and units["pm2_5"] == units["pm10_0"] == "µg/m³"
-    assert units["illuminance"] == "lx" and units["air_quality_index"] == "IAQS"
-    assert units["dew_point"] == "°C" and units["absolute_humidity"] == "g/m³"
-    air = [r for r in records if r["device_id"].endswith("_co2")]
-    assert {r["metadata"]["calibration_in_progress"] for r in air} == {"false"}
+    got = _check_records(records, expected, messages)
 
     letters = read_dead_letters(adapter_env.settings, adapter_env.dlq_topic, len(reasons))
     found = sorted((h["reason"].decode(), h["error"].decode()) for _, h in letters)

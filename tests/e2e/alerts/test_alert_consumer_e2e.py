@@ -219,69 +219,83 @@ def clients(env: dict[str, str]) -> tuple[SchemaRegistryClient, AvroProducer]:
     return registry, producer
 
 
-def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_env, tmp_path):
-    registry, producer = clients(alert_env)
-    start = datetime.now(UTC) - timedelta(hours=2)
-    rng = random.Random(20261123)
+class Fleet:
+    """The scenario's devices and the producer they report through."""
 
-    def device(name: str, kind: str) -> Device:
-        return Device(DeviceSpec(f"e2e-{name}", kind, 10.0), random.Random(rng.random()))
+    def __init__(self, producer: AvroProducer, start: datetime, rng: random.Random) -> None:
+        self.producer, self.start, self.rng = producer, start, rng
+        self.temp, self.hum, self.pres = (
+            self.device("temp", "temperature"),
+            self.device("hum", "humidity"),
+            self.device("pres", "pressure"),
+        )
+        self.quiet = self.device("quiet", "temperature")  # goes silent, comes back
+        self.hot = self.device("hot", "temperature")  # stays above 50 °C across the restart
+        # A RuuviTag's temperature sensor whose measurement sequence wraps (65534 -> 0) and skips
+        # every other packet for a while (readings 20-29): 6 lossy steps of 20 exceed a 0.2 loss
+        # rate.
+        self.tag = Device(
+            DeviceSpec(f"{TAG_MAC.lower()}_temperature", "temperature", 10.0),
+            random.Random(rng.random()),
+        )
+        self.tag_seq = 65520
+        self.alive = [self.temp, self.hum, self.pres, self.hot, self.tag]
 
-    temp, hum, pres = (
-        device("temp", "temperature"),
-        device("hum", "humidity"),
-        device("pres", "pressure"),
-    )
-    quiet = device("quiet", "temperature")  # goes silent, comes back
-    hot = device("hot", "temperature")  # stays above 50 °C across the restart
-    # A RuuviTag's temperature sensor whose measurement sequence wraps (65534 -> 0) and skips
-    # every other packet for a while (readings 20-29): 6 lossy steps of 20 exceed a 0.2 loss rate.
-    tag = Device(
-        DeviceSpec(f"{TAG_MAC.lower()}_temperature", "temperature", 10.0),
-        random.Random(rng.random()),
-    )
-    tag_seq = [65520]
+    def device(self, name: str, kind: str) -> Device:
+        return Device(DeviceSpec(f"e2e-{name}", kind, 10.0), random.Random(self.rng.random()))
 
-    def send(dev: Device, anomaly: bool = False, value: float | None = None) -> dict[str, Any]:
+    def send(
+        self, dev: Device, anomaly: bool = False, value: float | None = None
+    ) -> dict[str, Any]:
         step = dev.step
-        record = dev.reading(start, anomaly)
+        record = dev.reading(self.start, anomaly)
         if value is not None:
             record["value"] = value
-        if dev is tag:
+        if dev is self.tag:
             record["device_type"] = "temperature_sensor"
             record["tag_mac"] = TAG_MAC
-            record["measurement_sequence"] = tag_seq[0]
-            tag_seq[0] = (tag_seq[0] + (2 if 20 <= step < 30 else 1)) % 65535
-        producer.produce(record["device_id"], record)
+            record["measurement_sequence"] = self.tag_seq
+            self.tag_seq = (self.tag_seq + (2 if 20 <= step < 30 else 1)) % 65535
+        self.producer.produce(record["device_id"], record)
         return record
 
-    def beat(devices: list[Device], rounds: int, pause: float, hot_value: float = 60.0) -> None:
+    def beat(self, rounds: int, pause: float, hot_value: float = 60.0) -> None:
+        """Every live device reports ``rounds`` times, ``pause`` seconds apart."""
         for _ in range(rounds):
-            for d in devices:
-                send(d, value=hot_value + d.step % 5 * 0.1 if d is hot else None)
-            assert producer.flush(30) == 0
+            for d in self.alive:
+                self.send(d, value=hot_value + d.step % 5 * 0.1 if d is self.hot else None)
+            assert self.producer.flush(30) == 0
             time.sleep(pause)
 
-    alive = [temp, hum, pres, hot, tag]
+    def anomalies_and_junk(self, topic: str) -> dict[str, float]:
+        """40 readings each; the simulator's anomaly at reading 30 of three devices, and one
+        message that is not a reading at all (it must not stop anything)."""
+        anomalies = {}
+        for i in range(40):
+            for d in [self.temp, self.hum, self.pres, self.quiet, self.tag]:
+                anomaly = i == 30 and d in (self.temp, self.hum, self.pres)
+                record = self.send(d, anomaly=anomaly)
+                if anomaly:
+                    anomalies[record["device_id"]] = record["value"]
+            self.send(self.hot, value=60.0 + i % 5 * 0.1)
+            if i == 20:
+                self.producer.produce_raw(topic, b"e2e-temp", b"not avro")
+        assert self.producer.flush(30) == 0
+        return anomalies
+
+
+def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_env, tmp_path):
+    registry, producer = clients(alert_env)
+    fleet = Fleet(producer, datetime.now(UTC) - timedelta(hours=2), random.Random(20261123))
     reader = AlertTopicReader(registry, alert_env)
     first = ConsumerProcess(alert_env, tmp_path / "consumer-1.log")
     processes = [first]
     try:
         first.wait_assigned()
-        # Phase 1: 40 readings each; the simulator's anomaly at reading 30 of three devices.
-        anomalies = {}
-        for i in range(40):
-            for d in [temp, hum, pres, quiet, tag]:
-                anomaly = i == 30 and d in (temp, hum, pres)
-                record = send(d, anomaly=anomaly)
-                if anomaly:
-                    anomalies[record["device_id"]] = record["value"]
-            send(hot, value=60.0 + i % 5 * 0.1)
-            if i == 20:  # a message that is not a reading at all must not stop anything
-                producer.produce_raw(alert_env["KAFKA_TOPIC_NAME"], b"e2e-temp", b"not avro")
-        assert producer.flush(30) == 0
-        # Phase 2: everyone but "quiet" keeps reporting for well over the silence timeout.
-        beat(alive, rounds=int(3 * SILENCE_S / 0.5), pause=0.5)
+        # Phase 1: anomalies. Phase 2: everyone but "quiet" keeps reporting for well over the
+        # silence timeout.
+        anomalies = fleet.anomalies_and_junk(alert_env["KAFKA_TOPIC_NAME"])
+        fleet.beat(rounds=int(3 * SILENCE_S / 0.5), pause=0.5)
         wait_for(lambda: reader.has("e2e-quiet", "silence", F), 30, "the silence alert", first)
         # 20 clean packets after the lossy ones bring the rate to 2/22 <= 0.1: clear-after 3
         wait_for(lambda: reader.has(TAG_ID, "lost_packets", R), 30, "lost packets resolved", first)
@@ -296,13 +310,13 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
         processes.append(second)
         # The killed member holds its partitions until its session times out.
         second.wait_assigned(timeout=60)
-        beat(alive, rounds=int(2 * SILENCE_S / 0.5), pause=0.5)
+        fleet.beat(rounds=int(2 * SILENCE_S / 0.5), pause=0.5)
         reader.poll(1.0)
         assert (reader.of("e2e-quiet"), reader.of("e2e-hot")) == ([F], [F])  # no repeats
         assert metric(port, "iot_alerts_open", 'rule="threshold_high",severity="critical"') >= 1
         # Phase 4: "quiet" returns, "hot" cools down (three readings: clear-after 3).
-        send(quiet)
-        beat(alive, rounds=3, pause=0.3, hot_value=20.0)
+        fleet.send(fleet.quiet)
+        fleet.beat(rounds=3, pause=0.3, hot_value=20.0)
         # Phase 5: all stop; each device's silence must fire once.
         wait_for(
             lambda: sum(1 for e in reader.poll(0.5) if e.rule.value == "silence") >= 8,
@@ -319,6 +333,15 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
             if proc.proc.poll() is None:
                 proc.kill()
 
+    assert_each_device_alerted_as_expected(reader, anomalies)
+    assert_alerts_schema_registered(registry, alert_env)
+    assert_lifecycle_pairs_and_keys(reader)
+    assert_logged_once_per_event(reader, tmp_path)
+
+
+def assert_each_device_alerted_as_expected(
+    reader: AlertTopicReader, anomalies: dict[str, float]
+) -> None:
     side = {
         "e2e-temp": "threshold_high" if anomalies["e2e-temp"] > 50 else "threshold_low",
         "e2e-hum": "threshold_low",
@@ -339,15 +362,28 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
     assert reader.of("e2e-quiet") == [F, R, F]
     quiet_back = [e for e in reader.events if e.device_id == "e2e-quiet" and e.event_type is R]
     assert quiet_back[0].value is None  # ended by its reading, not by a later timer tick
+    anomaly_events = [
+        e for e in reader.events if e.rule.value.startswith("threshold") and e.event_type is F
+    ]
+    assert {e.device_id: e.value for e in anomaly_events if e.device_id != "e2e-hot"} == {
+        "e2e-temp": anomalies["e2e-temp"],
+        "e2e-hum": anomalies["e2e-hum"],
+        "e2e-pres": anomalies["e2e-pres"],
+    }
 
-    # The events are typed by their own schema in the registry, under the alerts topic's subject.
-    subject = f"{alert_env['KAFKA_ALERTS_TOPIC_NAME']}-value"
+
+def assert_alerts_schema_registered(registry: SchemaRegistryClient, env: dict[str, str]) -> None:
+    """The events are typed by their own schema in the registry, under the alerts topic's
+    subject."""
+    subject = f"{env['KAFKA_ALERTS_TOPIC_NAME']}-value"
     registered = registry.get_latest_version(subject).schema.schema_str
     assert json.loads(registered)["name"] == "AlertEvent"
     assert registry.get_compatibility(subject) == "BACKWARD"
 
-    # Lifecycle details: every resolved event closes the fired one (same id, same first seen),
-    # and the alerts topic is keyed <device>|<rule>.
+
+def assert_lifecycle_pairs_and_keys(reader: AlertTopicReader) -> None:
+    """Every resolved event closes the fired one (same id, same first seen), and the alerts
+    topic is keyed <device>|<rule>."""
     opened: dict[tuple[str, str], AlertEvent] = {}
     for event, key in zip(reader.events, reader.keys, strict=True):
         assert key == f"{event.device_id}|{event.rule.value}"
@@ -358,19 +394,14 @@ def test_anomalies_silence_and_restart_give_exactly_the_expected_alerts(alert_en
         else:
             fired = opened.pop(slot)
             assert (event.alert_id, event.first_seen_ms) == (fired.alert_id, fired.first_seen_ms)
-    anomaly_events = [
-        e for e in reader.events if e.rule.value.startswith("threshold") and e.event_type is F
-    ]
-    assert {e.device_id: e.value for e in anomaly_events if e.device_id != "e2e-hot"} == {
-        "e2e-temp": anomalies["e2e-temp"],
-        "e2e-hum": anomalies["e2e-hum"],
-        "e2e-pres": anomalies["e2e-pres"],
-    }
-    # One structured log line per delivered alert, across both runs.
+
+
+def assert_logged_once_per_event(reader: AlertTopicReader, logs: Path) -> None:
+    """One structured log line per delivered alert, across both runs."""
     logged = [
         json.loads(line)["record"]["extra"]["alert"]
         for proc_log in ("consumer-1.log", "consumer-2.log")
-        for line in (tmp_path / proc_log).read_text().splitlines()
+        for line in (logs / proc_log).read_text().splitlines()
         if line.startswith("{") and '"alert": {' in line
     ]
     assert sorted(a["alert_id"] + a["event_type"] for a in logged) == sorted(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from iot_pipeline.storage.bench import documented_queries, markdown_section
+from bench.storage import documented_queries, markdown_section
 from iot_pipeline.storage.maintenance import run_maintenance
 from iot_pipeline.storage.migrate import Edition, MigrationReport
 from iot_pipeline.storage.rows import reading_to_row

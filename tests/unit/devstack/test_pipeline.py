@@ -55,3 +55,10 @@ def test_emulator_replaces_the_ruuvi_simulator():
 def test_unknown_ruuvi_source_is_a_clear_error():
     with pytest.raises(ValueError, match="PIPELINE_RUUVI_SOURCE"):
         chosen_services("bluetooth")
+
+
+def test_the_lake_archiver_keeps_its_lake_in_the_stack_state_dir(monkeypatch):
+    monkeypatch.delenv("LAKE_DIR", raising=False)
+    cfg = StackConfig.from_env()
+    assert service_env(cfg)["LAKE_DIR"] == str(cfg.state_dir / "lake")
+    assert "lake-archiver" in {service.name for service in SERVICES}

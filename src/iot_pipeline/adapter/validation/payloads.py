@@ -20,10 +20,10 @@ from pydantic import BaseModel
 from iot_pipeline.adapter.reasons import RejectedError, RejectReason
 from iot_pipeline.adapter.validation.fields import codec_rejection, compare_decoded, short
 from iot_pipeline.adapter.validation.formats import MEASUREMENT_FIELDS
-from iot_pipeline.ruuvi import AnyReading, RuuviCodecError, decode, decode_payload
-from iot_pipeline.ruuvi.format5 import DATA_FORMAT as FORMAT_5
+from iot_pipeline.ruuvi import AnyReading, RuuviCodecError, decode, decode_payload, format5
 
 FORMAT_3: Final = 3
+FORMAT_5: Final = format5.DATA_FORMAT
 FORMAT_6: Final = 6
 FORMAT_E1: Final = 0xE1
 # Reading fields that are not measurements a message states.
@@ -68,7 +68,7 @@ def compare_fields(
     """The fields of a reading that ``stated`` names (reading field names) must equal the
     decoded ones, within ``tolerance[name]`` where given (the official gateway prints its
     decoded fields rounded); SCHEMA for a value of the wrong type."""
-    decoded_fields = values.to_dict()  # type: ignore[union-attr]
+    decoded_fields = values.to_dict()
     for name, decoded in decoded_fields.items():
         if name in _NOT_STATED or name not in stated:
             continue

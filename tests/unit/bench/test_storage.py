@@ -1,6 +1,6 @@
 import pytest
 
-from iot_pipeline.storage.bench import documented_queries
+from bench.storage import documented_queries
 
 DOC = """
 Intro text with `inline` code.

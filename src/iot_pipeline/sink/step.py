@@ -1,0 +1,124 @@
+"""The sink's step on the consumer loop: a decoded reading -> a row; a batch of rows -> one
+database transaction (pure conversion, thin I/O).
+
+Writes are idempotent on (device_id, timestamp), so a batch re-read after a crash adds nothing.
+A batch PostgreSQL rejects for its data is written again row by row, and the rows it refuses are
+returned to the loop, which dead-letters them; an unreachable database raises
+:class:`~iot_pipeline.stream.Transient` (the loop pauses and retries).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from confluent_kafka import Message
+from loguru import logger
+from sqlalchemy import Engine
+
+from iot_pipeline.kafka.dead_letter import DeadLetterReason
+from iot_pipeline.schemas.records import InvalidReading
+from iot_pipeline.sink.metrics import SinkMetrics
+from iot_pipeline.storage.rows import Row, reading_to_row
+from iot_pipeline.storage.schema import WRITE_COLUMNS
+from iot_pipeline.storage.writer import (
+    WriteMethod,
+    is_data_error,
+    write_batch,
+    write_rows_one_by_one,
+)
+from iot_pipeline.stream import Batch, Rejected, Rejection, StepBase, Transient
+
+_TS_INDEX = WRITE_COLUMNS.index("timestamp")
+
+
+class RowStore(Protocol):
+    """Where batches go: :class:`DatabaseStore` in the service, a fake in unit tests."""
+
+    def write(self, rows: Sequence[Row]) -> int:
+        """Write all rows in one transaction; return how many were new."""
+        ...
+
+    def write_one_by_one(self, rows: Sequence[Row]) -> list[Exception | None]:
+        """Write rows separately; per row None (stored) or the data error rejecting it."""
+        ...
+
+
+class DatabaseStore:
+    def __init__(self, engine: Engine, method: WriteMethod = WriteMethod.COPY) -> None:
+        self._engine = engine
+        self._method = method
+
+    def write(self, rows: Sequence[Row]) -> int:
+        return write_batch(self._engine, rows, self._method)
+
+    def write_one_by_one(self, rows: Sequence[Row]) -> list[Exception | None]:
+        return write_rows_one_by_one(self._engine, rows)
+
+
+def _transient(exc: Exception) -> Transient:
+    return Transient(" ".join(str(exc).split()))
+
+
+class StoreRows(StepBase[Row]):
+    def __init__(
+        self,
+        store: RowStore,
+        metrics: SinkMetrics,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._wall = wall_clock
+
+    def transform(self, message: Message, record: Mapping[str, Any]) -> Row:
+        try:
+            return reading_to_row(record)
+        except InvalidReading as exc:
+            raise Rejected(DeadLetterReason.INVALID_READING, exc.reason) from exc
+
+    def write(self, batch: Batch[Message, Row]) -> list[Rejection]:
+        rows = batch.values
+        started = self._clock()
+        inserted, refused = self._write(rows)
+        self._metrics.insert_latency.observe(self._clock() - started)
+        stored = len(rows) - len(refused)
+        if inserted < 0:
+            inserted = stored  # one-by-one path: new vs duplicate is not told apart
+        now_wall = self._wall()
+        refused_at = {r.index for r in refused}
+        for i, row in enumerate(rows):
+            if i not in refused_at:
+                self._metrics.sensor_to_commit.observe(
+                    max(0.0, now_wall - row[_TS_INDEX].timestamp())
+                )
+        self._metrics.processed.inc(stored)
+        self._metrics.rows_inserted.inc(inserted)
+        self._metrics.duplicates.inc(max(0, stored - inserted))
+        self._metrics.batch_size.observe(len(rows))
+        return refused
+
+    def _write(self, rows: Sequence[Row]) -> tuple[int, list[Rejection]]:
+        """Write rows in one transaction; on a data error isolate the rows the database refuses.
+        Returns (new rows, or -1 after the row-by-row path; the refused rows)."""
+        try:
+            return self._store.write(rows), []
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise _transient(exc) from exc
+            self._metrics.db_errors.labels("data").inc()
+            logger.warning("batch rejected by the database ({}); isolating bad rows", exc)
+        try:
+            results = self._store.write_one_by_one(rows)
+        except Exception as exc:
+            raise _transient(exc) from exc
+        refused = [
+            Rejection(i, DeadLetterReason.DATABASE_REJECTED, str(err).strip())
+            for i, err in enumerate(results)
+            if err is not None
+        ]
+        return -1, refused

@@ -1,0 +1,113 @@
+"""End-to-end helpers for the lake archiver: its settings next to the sink's, the archiver as a
+real process, readings with every optional field set, and the table read back."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from iot_pipeline.config import Settings, load_settings
+from iot_pipeline.lake.catalog import open_catalog, open_table
+from iot_pipeline.lake.writer import LakeWriter
+from tests.e2e.sink.harness import REPO, SinkEnv
+
+
+def lake_env(env: SinkEnv, lake_dir: Path, port: int, **overrides: str) -> dict[str, str]:
+    """The archiver's environment: the sink test's topic, its own group and lake folder, and
+    small rolls so that a short test makes many commits."""
+    return env.env(
+        LAKE_DIR=str(lake_dir),
+        LAKE_TABLE="iot.sensor_readings",
+        LAKE_CONSUMER_GROUP_ID=f"{env.group}-lake",
+        LAKE_METRICS_PORT=str(port),
+        LAKE_ROLL_INTERVAL="1",
+        LAKE_ROLL_BYTES="200000",
+        **overrides,
+    )
+
+
+def lake_settings(env: dict[str, str]) -> Settings:
+    return load_settings(
+        lake_dir=Path(env["LAKE_DIR"]),
+        lake_table=env["LAKE_TABLE"],
+        kafka_topic_name=env["KAFKA_TOPIC_NAME"],
+        lake_consumer_group_id=env["LAKE_CONSUMER_GROUP_ID"],
+    )
+
+
+def table_writer(env: dict[str, str]) -> LakeWriter:
+    settings = lake_settings(env)
+    table = open_table(open_catalog(settings), settings)
+    return LakeWriter(table, settings.kafka_topic_name, settings.lake_consumer_group_id)
+
+
+def archived(env: dict[str, str]) -> pa.Table:
+    return table_writer(env).table.scan().to_arrow()
+
+
+def full_readings(prefix: str, count: int, devices: int = 12) -> list[dict[str, Any]]:
+    """Readings with the optional fields set (location, tag context, battery, signal ...)."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    out = []
+    for i in range(count):
+        device = i % devices
+        out.append(
+            {
+                "device_id": f"{prefix}-{device:03d}_temperature",
+                "device_type": "temperature",
+                "timestamp": start + timedelta(milliseconds=25 * (i // devices)),
+                "value": round(18.0 + (i % 97) / 7, 3),
+                "unit": "°C",
+                "location": {
+                    "latitude": 60.17 + device / 1000,
+                    "longitude": 24.94,
+                    "building": "B1" if device % 2 else None,
+                    "floor": device % 4,
+                    "zone": None,
+                },
+                "battery_level": 50.0 + device,
+                "signal_strength": -60.0 - device,
+                "firmware_version": "3.31.1",
+                "is_anomaly": i % 89 == 0,
+                "metadata": {"test": prefix, "n": str(device)},
+                "tag_mac": f"AA:BB:CC:00:00:{device:02X}",
+                "gateway_id": "gw-e2e",
+                "rssi": -70 - device,
+                "measurement_sequence": i // devices,
+            }
+        )
+    return out
+
+
+class ArchiverProcess:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._file = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO / "run_lake_archiver.py")],
+            cwd=REPO,
+            env=env,
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self, timeout: float = 60) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self._file.close()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no commit, nothing."""
+        self.proc.kill()
+        self.proc.wait(30)
+        self._file.close()
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
