@@ -139,6 +139,13 @@ class SinkSettings(BaseModel):
     data_sink_commit_interval: float = Field(
         1.0, gt=0, description="Seconds after which a partial batch is written anyway."
     )
+    data_sink_write_when_caught_up: bool = Field(
+        True,
+        description="Also write a partial batch as soon as the sink has read everything waiting "
+        "(latency-aware batching): at light load each reading is stored within milliseconds, "
+        "one transaction per poll; under a backlog batches still fill up to "
+        "DATA_SINK_BATCH_SIZE. False: only full batches or DATA_SINK_COMMIT_INTERVAL.",
+    )
     sink_consumer_group_id: str = Field(
         "iot-timescaledb-sink", description="Consumer group of the TimescaleDB sink."
     )

@@ -148,11 +148,18 @@ class SizeOrAge:
 class WhenCaughtUp:
     """``inner``, but also write as soon as a poll found the consumer at the end of its
     partitions (fewer messages than asked for): low latency when the stream is slow, full
-    batches when there is a backlog."""
+    batches when there is a backlog.
+
+    A poll blocks until it has all it asked for or its timeout expires, so an empty batch asks
+    for one message (the poll returns the moment one arrives) and a batch in hand is topped up
+    without waiting (what is already fetched, then caught up). Batches grow by themselves with
+    the load: whatever arrives while one is written makes the next."""
 
     inner: SizeOrAge
 
     def room(self, view: BatchView) -> int:
+        if view.messages == 0:
+            return 1
         return self.inner.room(view)
 
     def is_full(self, view: BatchView) -> bool:
@@ -162,6 +169,8 @@ class WhenCaughtUp:
         return self.inner.is_due(view, now) or (view.messages > 0 and view.caught_up)
 
     def wait_time(self, view: BatchView, now: float, longest: float) -> float:
+        if view.messages:
+            return 0.0
         return self.inner.wait_time(view, now, longest)
 
 

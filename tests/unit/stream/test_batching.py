@@ -78,7 +78,17 @@ def test_when_caught_up_writes_a_partial_batch_once_the_consumer_reached_the_end
     assert policy.is_due(BatchView(100, 100, 1.0), 1.5)  # still SizeOrAge underneath
     assert policy.is_due(BatchView(1, 1, 1.0), 6.0)
     assert policy.room(BatchView(98, 98, 1.0)) == 2
-    assert policy.wait_time(BatchView(1, 1, 1.0), 2.0, 10.0) == pytest.approx(4.0)
+
+
+def test_when_caught_up_waits_for_the_first_message_then_tops_up_without_waiting() -> None:
+    policy = WhenCaughtUp(SizeOrAge(max_size=100, max_age=5.0))
+    empty = BatchView(0, 0, None)
+    assert policy.room(empty) == 1  # the blocking poll returns at the first message
+    assert policy.wait_time(empty, 2.0, 10.0) == 10.0
+    assert policy.room(BatchView(1, 1, 1.0)) == 99
+    assert policy.wait_time(BatchView(1, 1, 1.0), 2.0, 10.0) == 0.0  # what is already fetched
+    assert policy.room(BatchView(0, 1, 1.0)) == 100  # a dead letter in hand: not empty
+    assert policy.wait_time(BatchView(0, 1, 1.0), 2.0, 10.0) == 0.0
 
 
 def test_every_poll_is_always_due_and_asks_for_its_size() -> None:
