@@ -96,16 +96,17 @@ class Messages:
     def topics(self) -> list[str]:
         return [f"{self.prefix}/ruuvitag/data", f"{self.prefix}/ruuvi/+/+"]
 
-    def build(self, step: int, i: int) -> tuple[MessageKey, str, str]:
+    def build(self, step: int, i: int, hot: bool = False) -> tuple[MessageKey, str, str]:
+        """Message ``i`` of ``step``; ``hot``: 80 °C (over the alert rules' threshold)."""
         tag = f"BE:E2:{step:02X}:00:00:{i % TAGS_PER_STEP:02X}"
         sequence = i % 65536
         now_ms = int(time.time() * 1000)
         stamp = max(now_ms, self._last_ms.get(tag, 0) + 1)
         self._last_ms[tag] = stamp
+        temperature = 80.0 if hot else 21.0 + i % 50 / 10
         reading = RuuviReading(
-            5, 21.0 + i % 50 / 10, 45.5, 100500, 0.012, -0.004, 1.001, 4, 2.95, i % 255, sequence,
-            tag,
-        )  # fmt: skip
+            5, temperature, 45.5, 100500, 0.012, -0.004, 1.001, 4, 2.95, i % 255, sequence, tag
+        )
         if i % 2:
             mfd = bytes.fromhex("9904" + encode_hex(reading))
             advertisement = bytes([2, 1, 6, len(mfd) + 1, 0xFF]) + mfd
