@@ -21,9 +21,11 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bench import e2e_refs
+from bench.adapter_process import percentile
 from bench.common import delete_topic, stack
 from bench.e2e_pipeline import Pipeline, Publisher
 from bench.e2e_stats import StepResult, commit_times, markdown_table, step_result, table
@@ -64,15 +66,26 @@ class Runner:
         self.step += 1
         step = self.step
         transactions_before = len(self.pipeline.clock.committed)
+        histograms = self.pipeline.stage_histograms()
         published = self.publisher.run(self.pipeline.messages, step, rate, count)
         _wait_stored(self.pipeline, step, len(published))
         transactions = len(self.pipeline.clock.committed) - transactions_before
+        stages = {
+            name: percentile(before, after, 0.99) * 1000.0
+            for (name, before), after in zip(
+                histograms.items(), self.pipeline.stage_histograms().values(), strict=True
+            )
+        }
         committed, unmatched = commit_times(
             self.pipeline.stored(step), self.pipeline.clock.committed
         )
         if unmatched:
             print(f"  ({unmatched} rows without a commit notification)", file=sys.stderr)
-        result = step_result(label, rate, published, committed, transactions)
+        result = replace(
+            step_result(label, rate, published, committed, transactions),
+            adapter_p99_ms=stages["adapter"],
+            sink_p99_ms=stages["sink"],
+        )
         print(
             f"  {label}: {result.stored:,}/{result.published:,} stored, "
             f"{result.achieved:,.0f} msg/s, p99 {result.p99_ms:.1f} ms",

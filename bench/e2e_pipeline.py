@@ -27,7 +27,7 @@ import psycopg2
 from psycopg2.extensions import ISOLATION_LEVEL_AUTOCOMMIT
 from sqlalchemy import Engine, text
 
-from bench.adapter_process import AdapterProcess, free_port
+from bench.adapter_process import AdapterProcess, free_port, histogram
 from bench.e2e_stats import MessageKey
 from devstack.config import REPO_ROOT, StackConfig
 from iot_pipeline.config import Settings
@@ -232,6 +232,15 @@ class Pipeline:
             )
             if not self.sink.wait(lambda m: "iot_messages_received_total" in m, 120):
                 raise RuntimeError("the sink did not start")
+
+    def stage_histograms(self) -> dict[str, list[tuple[float, float]]]:
+        """The adapter's receive -> Kafka-confirmed and the sink's Kafka -> committed
+        histograms as they are now (cumulative buckets)."""
+        assert self.adapter is not None and self.sink is not None
+        return {
+            "adapter": histogram(self.adapter.metrics(), "mqtt_adapter_ack_latency_seconds"),
+            "sink": histogram(self.sink.metrics(), "iot_sink_kafka_to_commit_seconds"),
+        }
 
     def stored(self, step: int) -> list[tuple[MessageKey, str]]:
         """(message key, transaction start) of every row of ``step``'s messages."""

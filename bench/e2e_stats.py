@@ -52,6 +52,8 @@ class StepResult:
     p99_ms: float
     max_ms: float
     transactions_per_s: float  # database commits/s the sink made during the step
+    adapter_p99_ms: float = math.nan  # stage 1: MQTT receive -> Kafka-confirmed (its histogram)
+    sink_p99_ms: float = math.nan  # stage 2: Kafka timestamp -> committed (its histogram)
 
     def as_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
@@ -95,6 +97,7 @@ def sustained(step: StepResult, tolerance: float = 0.9) -> bool:
 HEADER = (
     f"{'step':<22}{'offered/s':>10}{'achieved/s':>11}{'stored':>14}"
     f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'db tx/s':>9}"
+    f"{'adapter p99':>13}{'sink p99':>10}"
 )
 
 
@@ -107,7 +110,7 @@ def table(steps: Sequence[StepResult]) -> str:
         lines.append(
             f"{s.label:<22}{offered:>10}{s.achieved:>11,.0f}{stored:>14}"
             f"{s.p50_ms:>9.1f}{s.p95_ms:>9.1f}{s.p99_ms:>9.1f}{s.max_ms:>9.1f}"
-            f"{s.transactions_per_s:>9.1f}"
+            f"{s.transactions_per_s:>9.1f}{s.adapter_p99_ms:>13.1f}{s.sink_p99_ms:>10.1f}"
         )
     return "\n".join(lines)
 
@@ -116,15 +119,15 @@ def markdown_table(steps: Sequence[StepResult]) -> str:
     """The steps as a Markdown table (README)."""
     lines = [
         "| step | offered msg/s | achieved msg/s | stored | p50 ms | p95 ms | p99 ms | max ms "
-        "| DB tx/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| DB tx/s | adapter p99 ms | sink p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in steps:
         offered = f"{s.offered:,.0f}" if s.offered else "as fast as possible"
         lines.append(
             f"| {s.label} | {offered} | {s.achieved:,.0f} | {s.stored:,}/{s.published:,} "
             f"| {s.p50_ms:.1f} | {s.p95_ms:.1f} | {s.p99_ms:.1f} | {s.max_ms:.1f} "
-            f"| {s.transactions_per_s:.1f} |"
+            f"| {s.transactions_per_s:.1f} | {s.adapter_p99_ms:.1f} | {s.sink_p99_ms:.1f} |"
         )
     return "\n".join(lines)
 
