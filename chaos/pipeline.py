@@ -155,11 +155,15 @@ class ChaosPipeline:
         )
 
     def start_all(self) -> None:
-        for name in self.SCRIPTS:
-            self.start(name)
-        ready = self.processes["adapter"].wait_connected()
-        if not ready:
+        """The adapter first: it creates the run's topics, which the consumers then find at
+        once (a consumer subscribed to a missing topic looks again only every 5 minutes)."""
+        self.start("adapter")
+        if not self.processes["adapter"].wait_connected():
             raise RuntimeError(f"the adapter did not connect; see {self.workdir}")
+        for name in ("sink", "alert-consumer", "simulator"):
+            self.start(name)
+        if not self.processes["sink"].wait(lambda m: "iot_messages_received_total" in m, 120):
+            raise RuntimeError(f"the sink did not start; see {self.workdir}")
 
     def kill(self, name: str) -> None:
         process = self.processes[name]
