@@ -184,7 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     metrics.edition.info(path)
     logger.info("TimescaleDB storage path: {}", path)
 
-    consumer = Consumer(consumer_config(settings, settings.sink_consumer_group_id, SERVICE_NAME))
+    consumer = Consumer(
+        {
+            **consumer_config(settings, settings.sink_consumer_group_id, SERVICE_NAME),
+            "session.timeout.ms": round(settings.sink_session_timeout * 1000),
+        }
+    )
     dlq = Producer(producer_config(settings, f"{SERVICE_NAME}-dlq"))
     decoder = FramedAvroDecoder(SchemaRegistryClient({"url": settings.schema_registry_url}))
     MaintenanceThread(engine, edition, settings, metrics, stop).start()
