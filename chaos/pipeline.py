@@ -41,6 +41,7 @@ class SteadyPublisher(threading.Thread):
         self.messages, self.rate = messages, rate
         self.acked: dict[Key, float] = {}
         self._pending: dict[int, tuple[Key, float]] = {}
+        self._early: set[int] = set()
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._client = mqtt.Client(
@@ -55,9 +56,12 @@ class SteadyPublisher(threading.Thread):
         self._client.loop_start()
 
     def _on_publish(self, _c: object, _u: object, mid: int, reason: object, _p: object) -> None:
+        # paho calls this holding its own locks: never call paho while holding self._lock.
         with self._lock:
             entry = self._pending.pop(mid, None)
-            if entry is not None:
+            if entry is None:
+                self._early.add(mid)  # acknowledged before run() noted what it was
+            else:
                 self.acked[entry[0]] = entry[1]
 
     def run(self) -> None:
@@ -68,9 +72,14 @@ class SteadyPublisher(threading.Thread):
                 self._done.wait(ahead)
                 continue
             key, topic, payload = self.messages.build(1, i, hot=i % HOT_EVERY == 0)
+            at = time.time()
+            mid = self._client.publish(topic, payload, qos=1).mid
             with self._lock:
-                info = self._client.publish(topic, payload, qos=1)
-                self._pending[info.mid] = (key, time.time())
+                if mid in self._early:
+                    self._early.discard(mid)
+                    self.acked[key] = at
+                else:
+                    self._pending[mid] = (key, at)
             i += 1
 
     def stop(self) -> None:
