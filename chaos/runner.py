@@ -29,7 +29,7 @@ from iot_pipeline.config import load_settings
 
 OUTPUT = Path(os.environ.get("CHAOS_OUTPUT", REPO_ROOT / "build" / "chaos"))
 RATE = float(os.environ.get("CHAOS_RATE", "40"))  # MQTT messages/s of the steady stream
-LEAD_S, TAIL_S, RECOVERY_TIMEOUT_S = 3.0, 3.0, 120.0
+LEAD_S, TAIL_S, RECOVERY_TIMEOUT_S = 3.0, 3.0, 60.0
 
 
 @dataclass
