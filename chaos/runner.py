@@ -160,24 +160,26 @@ def run(wanted: str | None = None, postgres_s: float = 30.0) -> list[report.Faul
         publisher.stop()
         acked = set(publisher.acked)
         stored = drain(pipeline, acked)
-        rows = results(windows, publisher, stored, pipeline.stored_twice(), pipeline.alert_events())
+        alerts = pipeline.alert_events()
+        rows = results(windows, publisher, stored, pipeline.stored_twice(), alerts)
     finally:
         pipeline.close()
         stack.up()  # whatever happened, every stack service runs and is healthy again
     elapsed = time.monotonic() - started
-    write(rows, cfg, elapsed)
+    write(rows, cfg, elapsed, len(alerts))
     return rows
 
 
-def write(rows: list[report.FaultResult], cfg: StackConfig, elapsed: float) -> None:
+def write(rows: list[report.FaultResult], cfg: StackConfig, elapsed: float, alerts: int) -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     table = report.markdown(rows)
     print()
     print(table)
     healthy = all(proc.running_record(s.pidfile(cfg)) for s in StackControl(cfg).services.values())
-    print(f"\n{len(rows)} faults in {elapsed:.0f} s at {RATE:g} messages/s; stack healthy after "
-          f"the run: {healthy}")  # fmt: skip
+    print(f"\n{len(rows)} faults in {elapsed:.0f} s at {RATE:g} messages/s; {alerts} alert events "
+          f"on the run's alerts topic; stack healthy after the run: {healthy}")  # fmt: skip
     extra = {"rate_msgs_per_s": RATE, "elapsed_s": elapsed, "cpus": os.cpu_count(),
+             "alert_events": alerts,
              "load_average_at_end": os.getloadavg(), "stack_healthy_after": healthy}  # fmt: skip
     (OUTPUT / "chaos.md").write_text(table + "\n")
     (OUTPUT / "chaos.json").write_text(report.to_json(rows, extra))
