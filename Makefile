@@ -57,6 +57,13 @@ test: venv lint firmware-host up
 bench: venv up
 	$(PY) -m bench $(BENCH)
 
+# `make bench e2e` = `make bench BENCH=e2e`: benchmark names given as goals next to `bench`.
+BENCH_NAMES := producer sink adapter e2e
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+BENCH ?= $(filter $(BENCH_NAMES),$(MAKECMDGOALS))
+$(filter $(BENCH_NAMES),$(MAKECMDGOALS)): ; @:
+endif
+
 chaos: venv up
 	$(PY) -m chaos $(FAULTS)
 
