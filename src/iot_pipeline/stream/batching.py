@@ -193,3 +193,26 @@ class EveryPoll:
 
     def wait_time(self, view: BatchView, now: float, longest: float) -> float:
         return longest
+
+
+@dataclass(frozen=True, slots=True)
+class EveryPollWhenCaughtUp:
+    """:class:`EveryPoll` without the wait: an empty batch asks for one message (the poll
+    returns the moment one arrives, or at its timeout with none: an empty write, for the
+    step's timers), a batch in hand is topped up with what is already fetched, and it is
+    written once the consumer has caught up or ``max_size`` messages are in hand. At light load
+    each message is handled within milliseconds instead of at the poll's timeout."""
+
+    max_size: int
+
+    def room(self, view: BatchView) -> int:
+        return 1 if view.messages == 0 else max(1, self.max_size - view.messages)
+
+    def is_full(self, view: BatchView) -> bool:
+        return view.messages >= self.max_size
+
+    def is_due(self, view: BatchView, now: float) -> bool:
+        return view.messages == 0 or view.caught_up or self.is_full(view)
+
+    def wait_time(self, view: BatchView, now: float, longest: float) -> float:
+        return longest if view.messages == 0 else 0.0

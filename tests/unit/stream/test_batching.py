@@ -2,7 +2,14 @@
 
 import pytest
 
-from iot_pipeline.stream.batching import Batch, BatchView, EveryPoll, SizeOrAge, WhenCaughtUp
+from iot_pipeline.stream.batching import (
+    Batch,
+    BatchView,
+    EveryPoll,
+    EveryPollWhenCaughtUp,
+    SizeOrAge,
+    WhenCaughtUp,
+)
 
 Msg = tuple[str, int, int]
 
@@ -98,3 +105,15 @@ def test_every_poll_is_always_due_and_asks_for_its_size() -> None:
     assert policy.room(empty) == 10 and policy.wait_time(empty, 0.0, 1.0) == 1.0
     assert policy.room(BatchView(3, 4, 0.0)) == 6
     assert policy.is_full(BatchView(9, 10, 0.0))
+
+
+def test_every_poll_when_caught_up_handles_each_message_at_once_and_empty_polls_too() -> None:
+    policy = EveryPollWhenCaughtUp(max_size=10)
+    empty = BatchView(0, 0, None)
+    assert policy.room(empty) == 1 and policy.wait_time(empty, 0.0, 1.0) == 1.0
+    assert policy.is_due(empty, 0.0)  # an empty poll: the step's timers run
+    one = BatchView(1, 1, 0.0, caught_up=False)  # asked for one, got it: more may be fetched
+    assert not policy.is_due(one, 0.0)
+    assert policy.room(one) == 9 and policy.wait_time(one, 0.0, 1.0) == 0.0
+    assert policy.is_due(BatchView(4, 4, 0.0, caught_up=True), 0.0)
+    assert policy.is_due(BatchView(9, 10, 0.0), 0.0) and policy.is_full(BatchView(9, 10, 0.0))
