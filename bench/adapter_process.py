@@ -155,13 +155,20 @@ def reference_rate(port: int, lines: Path, count: int) -> tuple[float, int, floa
 
 
 class AdapterProcess:
-    """``run_ruuvitag_adapter.py`` as a child process, its metrics scraped from /metrics."""
+    """``run_ruuvitag_adapter.py`` (or another service ``script``) as a child process, its
+    metrics scraped from /metrics on the port its ``port_setting`` names."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = int(env["ADAPTER_METRICS_PORT"])
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        script: str = "run_ruuvitag_adapter.py",
+        port_setting: str = "ADAPTER_METRICS_PORT",
+    ) -> None:
+        self.port = int(env[port_setting])
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "run_ruuvitag_adapter.py")],
+            [sys.executable, str(REPO / script)],
             cwd=REPO,
             env=env,
             stdout=self._log,
