@@ -29,6 +29,7 @@ WORKLOADS = {
     "timescaledb": ("StatefulSet", "timescaledb", "timescaledb"),
     "timescaledb-migrate": ("Job", "timescaledb-migrate", "timescaledb-migrate"),
     "timescaledb-sink": ("Deployment", "timescaledb-sink", "timescaledb-sink"),
+    "lake-archiver": ("StatefulSet", "lake-archiver", "lake-archiver"),
     "prometheus": ("StatefulSet", "prometheus", "prometheus"),
     "alertmanager": ("StatefulSet", "alertmanager", "alertmanager"),
     "grafana": ("StatefulSet", "grafana", "grafana"),

@@ -51,6 +51,7 @@ KUBERNETES_JOBS: dict[str, tuple[str, str]] = {
     "iot-alert-consumer": ("kafka-consumer", "metrics"),
     "iot-ruuvitag-adapter": ("ruuvitag-adapter", "metrics"),
     "iot-timescaledb-sink": ("timescaledb-sink", "metrics"),
+    "iot-lake-archiver": ("lake-archiver", "metrics"),
 }
 # Jobs deliberately not scraped on Kubernetes, and why.
 NOT_ON_KUBERNETES = {
