@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="up, then every service with a live summary until Ctrl-C")
     args = parser.parse_args(argv)
     cfg = StackConfig.from_env()
+    if args.command in ("up", "run"):
+        cfg = cfg.with_secrets()
     if args.command == "up":
         return up(cfg)
     if args.command == "down":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,17 +85,42 @@ class Mosquitto(Service):
 
 
 # ------------------------------------------------------------------------ Prometheus, Alertmanager
+def shift_loopback_ports(text: str, offset: int) -> str:
+    """Every ``127.0.0.1:<port>`` in a configuration moved by ``offset`` (a second stack)."""
+    return re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{int(m[1]) + offset}", text)
+
+
+def shifted_conf(cfg: StackConfig, source: Path, name: str, rules_dir: Path | None = None) -> Path:
+    """``source`` itself for the default ports, else a copy with shifted ports in the state dir
+    (relative rule paths made absolute, as the copy lives elsewhere)."""
+    if cfg.port_offset == 0:
+        return source
+    text = shift_loopback_ports(source.read_text(), cfg.port_offset)
+    if rules_dir is not None:
+        text = text.replace("- rules/", f"- {rules_dir}/")
+    target = cfg.state_dir / name / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_if_changed(target, text)
+    return target
+
+
 @dataclass(eq=False)
 class Prometheus(Service):
     def prepare(self, cfg: StackConfig) -> None:
         if not PROMETHEUS_CONF.exists():
             raise SetupError(f"prometheus: {PROMETHEUS_CONF} is missing")
         (cfg.state_dir / "prometheus").mkdir(parents=True, exist_ok=True)
+        shifted_conf(cfg, PROMETHEUS_CONF, "prometheus-conf", PROMETHEUS_CONF.parent / "rules")
 
     def argv(self, cfg: StackConfig) -> list[str]:
+        conf = (
+            PROMETHEUS_CONF
+            if cfg.port_offset == 0
+            else (cfg.state_dir / "prometheus-conf" / PROMETHEUS_CONF.name)
+        )
         return [
             "/usr/bin/prometheus",
-            f"--config.file={PROMETHEUS_CONF}",
+            f"--config.file={conf}",
             f"--storage.tsdb.path={cfg.state_dir / 'prometheus'}",
             f"--web.listen-address=127.0.0.1:{cfg.prometheus_port}",
             "--web.enable-lifecycle",
@@ -108,11 +134,17 @@ class Alertmanager(Service):
         if not ALERTMANAGER_CONF.exists():
             raise SetupError(f"alertmanager: {ALERTMANAGER_CONF} is missing")
         (cfg.state_dir / "alertmanager").mkdir(parents=True, exist_ok=True)
+        shifted_conf(cfg, ALERTMANAGER_CONF, "alertmanager-conf")
 
     def argv(self, cfg: StackConfig) -> list[str]:
+        conf = (
+            ALERTMANAGER_CONF
+            if cfg.port_offset == 0
+            else (cfg.state_dir / "alertmanager-conf" / ALERTMANAGER_CONF.name)
+        )
         return [
             "/usr/bin/prometheus-alertmanager",
-            f"--config.file={ALERTMANAGER_CONF}",
+            f"--config.file={conf}",
             f"--storage.path={cfg.state_dir / 'alertmanager'}",
             f"--web.listen-address=127.0.0.1:{cfg.alertmanager_port}",
             "--cluster.listen-address=",

@@ -9,6 +9,7 @@ Areas add their own fixtures in tests/<area>/conftest.py.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import time
@@ -31,10 +32,15 @@ def _devstack(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def stack_postgres_password() -> str:
+    """The application role's password: POSTGRES_PASSWORD when set, else the one ``make up``
+    generated into the stack's state directory (read when a test runs, after ``up``)."""
+    return os.environ.get("POSTGRES_PASSWORD") or StackConfig.from_env().postgres_password
+
+
 @pytest.fixture(scope="session")
 def stack() -> StackConfig:
     """The running local stack's configuration; starts the stack if it is not healthy."""
-    cfg = StackConfig.from_env()
     if _devstack("status").returncode != 0:
         result = _devstack("up")
         if result.returncode != 0:
@@ -44,7 +50,7 @@ def stack() -> StackConfig:
                 + result.stderr[-4000:],
                 pytrace=False,
             )
-    return cfg
+    return StackConfig.from_env()
 
 
 @pytest.fixture(scope="session")

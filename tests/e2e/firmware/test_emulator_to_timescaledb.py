@@ -40,6 +40,7 @@ from sqlalchemy import text
 
 from iot_pipeline.config import Settings, load_settings
 from iot_pipeline.storage.engine import create_db_engine
+from tests.conftest import stack_postgres_password
 from tests.e2e.adapter.harness import (
     VECTORS,
     AdapterEnv,
@@ -49,7 +50,7 @@ from tests.e2e.adapter.harness import (
     wait_for,
 )
 from tests.e2e.adapter.test_adapter_vectors import UNITS
-from tests.e2e.sink.harness import PASSWORD, SinkEnv
+from tests.e2e.sink.harness import SinkEnv
 
 pytestmark = pytest.mark.e2e
 
@@ -130,7 +131,7 @@ def pipeline(
     # The adapter's start-up admin step creates its alerts topic: make it here, so it is deleted.
     alerts = kafka_topic_factory("e2e-fw-alerts", config={"cleanup.policy": "compact"})
     prefix = unique_name("e2e-fw")
-    settings = load_settings(postgres_password=PASSWORD)
+    settings = load_settings(postgres_password=stack_postgres_password())
     engine = create_db_engine(settings)
     run = Pipeline(
         adapter=AdapterEnv(

@@ -229,7 +229,9 @@ def test_registry_java_honours_registry_java_home_and_refuses_an_old_one(tmp_pat
 
 
 def test_registry_keeps_its_schemas_in_the_stacks_postgresql(tmp_path):
-    config = StackConfig.from_env({"IOT_STACK_STATE_DIR": str(tmp_path), "POSTGRES_PORT": "6543"})
+    config = StackConfig.from_env(
+        {"IOT_STACK_STATE_DIR": str(tmp_path), "POSTGRES_PORT": "6543"}
+    ).with_secrets()
     props = registry_storage_properties(config)
     assert "-Dapicurio.storage.kind=sql" in props
     assert "-Dapicurio.storage.sql.kind=postgresql" in props
