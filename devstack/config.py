@@ -62,6 +62,7 @@ class StackConfig:
     # environment sets them; never written in the repository.
     registry_db_password: str = ""
     mqtt_port: int = 1883
+    mqtt_tls_port: int = 8883
     postgres_port: int = 5432
     postgres_db: str = "iot_data"
     postgres_user: str = "iot_user"
@@ -96,6 +97,7 @@ class StackConfig:
             kafka_heap_opts=env.get("KAFKA_HEAP_OPTS", cls.kafka_heap_opts),
             registry_port=cls.registry_port + offset,
             mqtt_port=cls.mqtt_port + offset,
+            mqtt_tls_port=cls.mqtt_tls_port + offset,
             postgres_port=int(env.get("POSTGRES_PORT", cls.postgres_port + offset)),
             postgres_password=env.get("POSTGRES_PASSWORD") or secrets.get("postgres_password", ""),
             registry_db_password=(

@@ -34,6 +34,7 @@ POSTGRES_EXPORTER_PORT = 9187
 MOSQUITTO_EXPORTER_PORT = 9234
 KAFKA_LAG_EXPORTER_PORT = 9308
 SMTP_SINK_PORT = 1025
+EXPORTER_USER = "mosquitto-exporter"  # devstack.mqtt_auth.EXPORTER
 # node_exporter: only the collectors the alerts and dashboards use (less work per scrape).
 NODE_COLLECTORS = ("cpu", "meminfo", "filesystem", "loadavg", "diskstats", "netdev", "uname")
 
@@ -90,7 +91,18 @@ class PythonModuleService(Service):
 @dataclass(eq=False)
 class MosquittoExporter(PythonModuleService):
     def args(self, cfg: StackConfig) -> list[str]:
-        return ["--mqtt-port", str(cfg.mqtt_port), "--port", str(cfg.port(MOSQUITTO_EXPORTER_PORT))]
+        return [
+            "--mqtt-port",
+            str(cfg.mqtt_port),
+            "--mqtt-username",
+            EXPORTER_USER,
+            "--port",
+            str(cfg.port(MOSQUITTO_EXPORTER_PORT)),
+        ]
+
+    def env(self, cfg: StackConfig) -> dict[str, str]:
+        # The password travels in the environment, not on the command line.
+        return {**cfg.env, "MQTT_PASSWORD": cfg.mqtt_password(EXPORTER_USER)}
 
 
 @dataclass(eq=False)

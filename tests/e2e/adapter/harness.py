@@ -29,8 +29,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from devstack.mosquitto import MOSQUITTO_CONF, mosquitto_native_conf
 from devstack.pipeline import metric_samples
-from devstack.services import MOSQUITTO_CONF, mosquitto_native_conf
 from iot_pipeline.config import Settings
 from iot_pipeline.ruuvi import RuuviReading, encode_hex
 

@@ -15,9 +15,10 @@ from devstack.java import (
     registry_java_bin,
 )
 from devstack.kafka_services import Registry, kafka_server_properties, registry_storage_properties
+from devstack.mosquitto import MOSQUITTO_CONF, mosquitto_native_conf
 from devstack.postgres import Postgres, database_and_role_sql
 from devstack.service_base import SetupError
-from devstack.services import MOSQUITTO_CONF, all_services, mosquitto_native_conf
+from devstack.services import all_services
 
 
 def props(text: str) -> dict[str, str]:
