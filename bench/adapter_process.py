@@ -20,10 +20,19 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from devstack.config import StackConfig
+from devstack.mqtt_auth import TESTS
 from devstack.pipeline import metric_samples
 from iot_pipeline.ruuvi import RuuviReading, encode_hex
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def bench_login() -> tuple[str, str]:
+    """The native stack's MQTT identity for tests and benchmarks (topics of their own); the
+    broker refuses anonymous clients. Its password is the one ``make up`` generated."""
+    cfg = StackConfig.from_env()
+    return TESTS, cfg.mqtt_password(TESTS)
 
 
 def free_port() -> int:
@@ -68,6 +77,10 @@ def publish_lines(port: int, topic: str, lines: Path) -> None:
                 "mosquitto_pub",
                 "-h",
                 "127.0.0.1",
+                "-u",
+                bench_login()[0],
+                "-P",
+                bench_login()[1],
                 "-p",
                 str(port),
                 "-q",
@@ -106,6 +119,7 @@ def reference_rate(port: int, lines: Path, count: int) -> tuple[float, int, floa
         client_id=f"bench-ref-{uuid.uuid4().hex[:6]}",
         protocol=mqtt.MQTTv5,
     )
+    client.username_pw_set(*bench_login())
     client.on_message = on_message
     client.on_subscribe = lambda *_: subscribed.set()
     properties = Properties(PacketTypes.CONNECT)

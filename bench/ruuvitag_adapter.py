@@ -30,6 +30,7 @@ import paho.mqtt.client as mqtt
 from bench.adapter_process import (
     AdapterProcess,
     Drained,
+    bench_login,
     drain_rate,
     free_port,
     histogram,
@@ -177,6 +178,8 @@ def _environment(run: _Run) -> dict[str, str]:
             "KAFKA_ALERTS_TOPIC_NAME": f"{topic}-alerts",
             "MQTT_BROKER_HOST": "127.0.0.1",
             "MQTT_BROKER_PORT": str(cfg.mqtt_port),
+            "MQTT_USERNAME": bench_login()[0],
+            "MQTT_PASSWORD": bench_login()[1],
             "ADAPTER_MQTT_TOPICS": run.data_topic,
             "ADAPTER_MQTT_CLIENT_ID": f"bench-adapter-{suffix}",
             "ADAPTER_METRICS_PORT": str(free_port()),
@@ -244,6 +247,7 @@ def _latency(adapter: AdapterProcess, port: int, data_topic: str, suffix: str) -
     """Latency at a steady rate well below capacity."""
     before = adapter.metrics()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-lat-{suffix}")
+    client.username_pw_set(*bench_login())
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
     client.loop_start()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from devstack.config import REPO_ROOT, StackConfig
+from devstack.pipeline import service_env
 
 
 def _devstack(*args: str) -> subprocess.CompletedProcess[str]:
@@ -38,6 +39,15 @@ def stack_postgres_password() -> str:
     return os.environ.get("POSTGRES_PASSWORD") or StackConfig.from_env().postgres_password
 
 
+MQTT_TEST_USER = "pipeline-tests"  # devstack.mqtt_auth.TESTS: may use any topic but $SYS
+
+
+def stack_mqtt_credentials() -> tuple[str, str]:
+    """The native stack's MQTT identity for tests and benchmarks (the broker refuses anonymous
+    clients); its password is the one ``make up`` generated."""
+    return MQTT_TEST_USER, StackConfig.from_env().mqtt_password(MQTT_TEST_USER)
+
+
 @pytest.fixture(scope="session")
 def stack() -> StackConfig:
     """The running local stack's configuration; starts the stack if it is not healthy."""
@@ -50,7 +60,14 @@ def stack() -> StackConfig:
                 + result.stderr[-4000:],
                 pytrace=False,
             )
-    return StackConfig.from_env()
+    cfg = StackConfig.from_env()
+    if cfg.port_offset:
+        # A second stack (IOT_STACK_PORT_OFFSET): services and settings the tests load from the
+        # environment follow it, as `make run` does (devstack.pipeline.service_env).
+        for key in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "POSTGRES_PORT"):
+            os.environ.setdefault(key, service_env(cfg)[key])
+        os.environ.setdefault("MQTT_BROKER_PORT", str(cfg.mqtt_port))
+    return cfg
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ from sqlalchemy import text
 
 from iot_pipeline.config import Settings, load_settings
 from iot_pipeline.storage.engine import create_db_engine
-from tests.conftest import stack_postgres_password
+from tests.conftest import stack_mqtt_credentials, stack_postgres_password
 from tests.e2e.adapter.harness import (
     VECTORS,
     AdapterEnv,
@@ -174,6 +174,7 @@ class Recorder:
         self.messages: list[dict[str, Any]] = []
         self._subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.username_pw_set(*stack_mqtt_credentials())
         self.client.on_connect = lambda client, *_: client.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = lambda _c, _u, msg: self.messages.append(json.loads(msg.payload))
@@ -276,6 +277,10 @@ def test_emulator_vectors_are_stored_with_their_expected_values(
                 str(run.adapter.mqtt_port),
                 "--topic",
                 run.adapter.data_topic,
+                "--username",
+                stack_mqtt_credentials()[0],
+                "--password",
+                stack_mqtt_credentials()[1],
                 "--gateway-id",
                 run.gateway_id,
                 "--gateway-mac",
