@@ -53,6 +53,24 @@ def add_gateway(cfg: StackConfig, broker: Service, name: str, mac: str, rotate: 
     return 0
 
 
+def remove_gateway(cfg: StackConfig, broker: Service, name: str) -> int:
+    """Revoke a gateway (a lost or stolen one): its user, password and ACL entries go, and a
+    running broker reloads at once, so it can neither connect nor publish again."""
+    gateways = {g.name: g for g in load_gateways(cfg)}
+    if gateways.pop(name, None) is None:
+        print(f"remove-gateway: no gateway named {name}", file=sys.stderr)
+        return 2
+    secrets.write_private(gateways_file(cfg), mqtt_auth.gateways_to_json(list(gateways.values())))
+    values = secrets.load_or_create(cfg.state_dir)
+    values.pop(f"mqtt_{name}_password", None)
+    path = secrets.secrets_file(cfg.state_dir)
+    secrets.write_private(path, json.dumps(values, indent=2, sort_keys=True) + "\n")
+    write_auth_files(cfg.with_secrets())
+    loaded = reload_broker(cfg, broker)
+    print(f"removed {name}" + ("; the running broker reloaded its users." if loaded else "."))
+    return 0
+
+
 def tls_names() -> list[str]:
     from devstack.tls import server_names
 
