@@ -214,6 +214,7 @@ def _finish_setup(cfg: StackConfig, services: list[Service], details: dict[str, 
     postgres = next(s for s in services if isinstance(s, Postgres))
     try:
         details["postgres"] += "; " + apply_database_migrations(cfg)
+        details["postgres"] += "; " + postgres.create_logins(cfg)
     except SetupError as exc:
         raise _Failed(postgres, str(exc)) from None
     prometheus = next(s for s in services if s.name == "prometheus")

@@ -69,7 +69,13 @@ class PostgresExporter(Service):
         ]
 
     def env(self, cfg: StackConfig) -> dict[str, str]:
-        return {**cfg.env, "DATA_SOURCE_NAME": cfg.postgres_dsn + "?sslmode=disable"}
+        # Least privilege: pg_monitor and reading the readings (devstack.postgres.LOGIN_ROLES).
+        password = cfg.secrets["postgres_iot_monitoring_password"]
+        dsn = (
+            f"postgresql://iot_monitoring:{password}@127.0.0.1:{cfg.postgres_port}/"
+            f"{cfg.postgres_db}?sslmode=disable"
+        )
+        return {**cfg.env, "DATA_SOURCE_NAME": dsn}
 
 
 @dataclass(eq=False)

@@ -18,6 +18,9 @@ from pathlib import Path
 SECRET_NAMES = (
     "postgres_password",
     "registry_db_password",
+    "postgres_iot_sink_password",
+    "postgres_iot_readonly_password",
+    "postgres_iot_monitoring_password",
     "mqtt_ruuvitag-adapter_password",
     "mqtt_simulator_password",
     "mqtt_mosquitto-exporter_password",

@@ -60,14 +60,31 @@ def stack() -> StackConfig:
                 + result.stderr[-4000:],
                 pytrace=False,
             )
+    return StackConfig.from_env()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A second stack (IOT_STACK_PORT_OFFSET): every setting the tests and the services they start
+    load from the environment points at it, as `make run` does (devstack.pipeline.service_env).
+    Endpoints only, no secrets; nothing changes for the default stack."""
     cfg = StackConfig.from_env()
     if cfg.port_offset:
-        # A second stack (IOT_STACK_PORT_OFFSET): services and settings the tests load from the
-        # environment follow it, as `make run` does (devstack.pipeline.service_env).
+        env = service_env(cfg)
         for key in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "POSTGRES_PORT"):
-            os.environ.setdefault(key, service_env(cfg)[key])
+            os.environ.setdefault(key, env[key])
         os.environ.setdefault("MQTT_BROKER_PORT", str(cfg.mqtt_port))
-    return cfg
+
+
+def role_dsn(stack: StackConfig, user: str) -> str:
+    """libpq URI for one of the least-privilege login users (devstack.postgres.LOGIN_ROLES)."""
+    password = stack.secrets[f"postgres_{user}_password"]
+    return f"postgresql://{user}:{password}@127.0.0.1:{stack.postgres_port}/{stack.postgres_db}"
+
+
+@pytest.fixture(scope="session")
+def readonly_dsn(stack: StackConfig) -> str:
+    """The read-only role Grafana and psql users connect as."""
+    return role_dsn(stack, "iot_readonly")
 
 
 @pytest.fixture(scope="session")

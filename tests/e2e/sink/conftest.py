@@ -61,8 +61,8 @@ def start_sink(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], SinkProces
 
 
 @pytest.fixture
-def pg_relay() -> Iterator[TcpRelay]:
-    relay = TcpRelay(5432)
+def pg_relay(stack) -> Iterator[TcpRelay]:
+    relay = TcpRelay(stack.postgres_port)
     relay.open()
     yield relay
     relay.cut()
