@@ -70,11 +70,14 @@ def message(sequence: int) -> str:
     return json.dumps(payload)
 
 
-def publish_lines(port: int, topic: str, lines: Path) -> None:
+def publish_lines(port: int, topic: str, lines: Path, cafile: Path | None = None) -> None:
+    """mosquitto_pub -l at QoS 1 (over TLS with ``cafile``)."""
+    tls = ["--cafile", str(cafile)] if cafile else []
     with lines.open("rb") as stdin:
         subprocess.run(
             [
                 "mosquitto_pub",
+                *tls,
                 "-h",
                 "127.0.0.1",
                 "-u",
@@ -249,7 +252,12 @@ class Drained:
 
 
 def drain_rate(
-    adapters: list[AdapterProcess], port: int, topic: str, lines: Path, count: int
+    adapters: list[AdapterProcess],
+    port: int,
+    topic: str,
+    lines: Path,
+    count: int,
+    cafile: Path | None = None,
 ) -> Drained | None:
     """Publish ``lines`` to ``topic`` and wait until the adapters handled and acknowledged all
     of them (or nothing moved for 15 s: the broker dropped some, reported by the caller)."""
@@ -258,7 +266,7 @@ def drain_rate(
     cpu_before = [a.cpu_seconds() for a in adapters]
     base = sum(m.get(key, 0.0) for m in before)
     started = time.monotonic()
-    publish_lines(port, topic, lines)
+    publish_lines(port, topic, lines, cafile)
     published = time.monotonic() - started
     last_count, last_change = -1.0, time.monotonic()
     while True:
