@@ -137,7 +137,11 @@ def test_database_outage_pauses_and_catches_up_by_itself(
 def test_sigterm_writes_the_batch_in_hand(sink_env: SinkEnv, start_sink: StartSink) -> None:
     port = free_port()
     env = sink_env.env(
-        SINK_METRICS_PORT=str(port), DATA_SINK_BATCH_SIZE="100000", DATA_SINK_COMMIT_INTERVAL="300"
+        SINK_METRICS_PORT=str(port),
+        DATA_SINK_BATCH_SIZE="100000",
+        DATA_SINK_COMMIT_INTERVAL="300",
+        # Only full batches or the interval: the batch must still be in hand at SIGTERM.
+        DATA_SINK_WRITE_WHEN_CAUGHT_UP="false",
     )
     sink = start_sink(env)
     produce(sink_env, readings("e2e-term", 500))
