@@ -7,7 +7,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  := $(PY) -m devstack
 
-.PHONY: help venv up down status logs clean run test test-python lint format bench chaos firmware-host
+.PHONY: help venv up down status logs clean run test test-python lint format bench chaos firmware-host \
+	add-gateway remove-gateway
 
 help:
 	@echo "make run            whole pipeline, live (starts the local stack and every service)"
@@ -16,6 +17,8 @@ help:
 	@echo "make bench          throughput/latency benchmarks, printed as figures and ratios (BENCH=e2e: the whole pipeline)"
 	@echo "make chaos          faults injected into a steady stream; what each one cost (build/chaos/)"
 	@echo "make firmware-host  build and test the ESP32 firmware's portable core on this machine"
+	@echo "make add-gateway NAME=esp32-kitchen [MAC=AA:BB:..] [ROTATE=1]  MQTT user for a gateway; prints its settings"
+	@echo "make remove-gateway NAME=...  revoke a gateway (lost or stolen)"
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
@@ -41,6 +44,14 @@ clean:
 
 run: venv
 	$(STACK) run
+
+add-gateway: venv
+	@test -n "$(NAME)" || { echo "usage: make add-gateway NAME=<gateway id> [MAC=<official gateway MAC>] [ROTATE=1]"; exit 2; }
+	$(STACK) add-gateway "$(NAME)" $(if $(MAC),--mac "$(MAC)") $(if $(ROTATE),--rotate)
+
+remove-gateway: venv
+	@test -n "$(NAME)" || { echo "usage: make remove-gateway NAME=<gateway id>"; exit 2; }
+	$(STACK) remove-gateway "$(NAME)"
 
 lint: venv
 	$(PY) -m ruff check .

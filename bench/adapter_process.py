@@ -20,6 +20,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from devstack.config import StackConfig
+from devstack.mqtt_auth import TESTS
 from devstack.pipeline import metric_samples
 from iot_pipeline.ruuvi import FormatE1Reading, RuuviReading, encode_hex, formate1
 
@@ -28,6 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 FORMAT = os.environ.get("BENCH_ADAPTER_FORMAT", "5").upper()
 if FORMAT not in ("5", "E1"):
     raise SystemExit(f"BENCH_ADAPTER_FORMAT must be 5 or E1, not {FORMAT!r}")
+
+
+def bench_login() -> tuple[str, str]:
+    """The native stack's MQTT identity for tests and benchmarks (topics of their own); the
+    broker refuses anonymous clients. Its password is the one ``make up`` generated."""
+    cfg = StackConfig.from_env()
+    return TESTS, cfg.mqtt_password(TESTS)
 
 
 def free_port() -> int:
@@ -89,13 +98,20 @@ def format5_message(sequence: int) -> str:
     return json.dumps(payload)
 
 
-def publish_lines(port: int, topic: str, lines: Path) -> None:
+def publish_lines(port: int, topic: str, lines: Path, cafile: Path | None = None) -> None:
+    """mosquitto_pub -l at QoS 1 (over TLS with ``cafile``)."""
+    tls = ["--cafile", str(cafile)] if cafile else []
     with lines.open("rb") as stdin:
         subprocess.run(
             [
                 "mosquitto_pub",
+                *tls,
                 "-h",
                 "127.0.0.1",
+                "-u",
+                bench_login()[0],
+                "-P",
+                bench_login()[1],
                 "-p",
                 str(port),
                 "-q",
@@ -134,6 +150,7 @@ def reference_rate(port: int, lines: Path, count: int) -> tuple[float, int, floa
         client_id=f"bench-ref-{uuid.uuid4().hex[:6]}",
         protocol=mqtt.MQTTv5,
     )
+    client.username_pw_set(*bench_login())
     client.on_message = on_message
     client.on_subscribe = lambda *_: subscribed.set()
     properties = Properties(PacketTypes.CONNECT)
@@ -270,7 +287,12 @@ class Drained:
 
 
 def drain_rate(
-    adapters: list[AdapterProcess], port: int, topic: str, lines: Path, count: int
+    adapters: list[AdapterProcess],
+    port: int,
+    topic: str,
+    lines: Path,
+    count: int,
+    cafile: Path | None = None,
 ) -> Drained | None:
     """Publish ``lines`` to ``topic`` and wait until the adapters handled and acknowledged all
     of them (or nothing moved for 15 s: the broker dropped some, reported by the caller)."""
@@ -279,7 +301,7 @@ def drain_rate(
     cpu_before = [a.cpu_seconds() for a in adapters]
     base = sum(m.get(key, 0.0) for m in before)
     started = time.monotonic()
-    publish_lines(port, topic, lines)
+    publish_lines(port, topic, lines, cafile)
     published = time.monotonic() - started
     last_count, last_change = -1.0, time.monotonic()
     while True:

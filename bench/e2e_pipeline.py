@@ -27,7 +27,7 @@ import psycopg2
 from psycopg2.extensions import ISOLATION_LEVEL_AUTOCOMMIT
 from sqlalchemy import Engine, text
 
-from bench.adapter_process import AdapterProcess, free_port, histogram
+from bench.adapter_process import AdapterProcess, bench_login, free_port, histogram
 from bench.e2e_stats import MessageKey
 from devstack.config import REPO_ROOT, StackConfig
 from iot_pipeline.config import Settings
@@ -138,6 +138,7 @@ class Publisher:
             client_id=f"bench-e2e-pub-{uuid.uuid4().hex[:6]}",
             protocol=mqtt.MQTTv5,
         )
+        self._client.username_pw_set(*bench_login())
         self._client.max_inflight_messages_set(1000)
         self._client.max_queued_messages_set(0)
         self._client.connect("127.0.0.1", port)
@@ -199,6 +200,8 @@ class Pipeline:
             "KAFKA_DLQ_TOPIC_NAME": f"{self.topic}-dlq",
             "MQTT_BROKER_HOST": "127.0.0.1",
             "MQTT_BROKER_PORT": str(cfg.mqtt_port),
+            "MQTT_USERNAME": bench_login()[0],
+            "MQTT_PASSWORD": bench_login()[1],
             "LOG_LEVEL": "WARNING",
             **extra,
         }

@@ -33,6 +33,7 @@ from bench.adapter_process import (
     FORMAT,
     AdapterProcess,
     Drained,
+    bench_login,
     drain_rate,
     free_port,
     histogram,
@@ -41,6 +42,7 @@ from bench.adapter_process import (
     reference_rate,
 )
 from bench.common import create_topic, delete_topic, stack
+from devstack.tls import tls_dir
 from iot_pipeline.adapter.encoding import EncodeRecords, records_encoder
 from iot_pipeline.adapter.incoming import Incoming
 from iot_pipeline.adapter.options import AdapterOptions, build_options
@@ -180,6 +182,8 @@ def _environment(run: _Run) -> dict[str, str]:
             "KAFKA_ALERTS_TOPIC_NAME": f"{topic}-alerts",
             "MQTT_BROKER_HOST": "127.0.0.1",
             "MQTT_BROKER_PORT": str(cfg.mqtt_port),
+            "MQTT_USERNAME": bench_login()[0],
+            "MQTT_PASSWORD": bench_login()[1],
             "ADAPTER_MQTT_TOPICS": run.data_topic,
             "ADAPTER_MQTT_CLIENT_ID": f"bench-adapter-{suffix}",
             "ADAPTER_METRICS_PORT": str(free_port()),
@@ -247,6 +251,7 @@ def _latency(adapter: AdapterProcess, port: int, data_topic: str, suffix: str) -
     """Latency at a steady rate well below capacity."""
     before = adapter.metrics()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-lat-{suffix}")
+    client.username_pw_set(*bench_login())
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
     client.loop_start()
@@ -301,6 +306,36 @@ def _shared_subscription(run: _Run, env: dict[str, str]) -> Drained | None:
     return drain_rate(pair, run.cfg.mqtt_port, shared_topic, run.lines, MESSAGES)
 
 
+def _with_tls(run: _Run, env: dict[str, str], plain_rate: float) -> int:
+    """The cost of MQTT security: the same run with the publisher and the adapter on the TLS
+    listener (both log in with a password either way: the broker refuses anonymous clients)."""
+    cafile = tls_dir(run.cfg.state_dir) / "ca.pem"
+    secure = {
+        **env,
+        "MQTT_TLS_ENABLED": "true",
+        "MQTT_CA_FILE": str(cafile),
+        "MQTT_BROKER_PORT": str(run.cfg.mqtt_tls_port),
+        "ADAPTER_MQTT_CLIENT_ID": f"bench-adapter-tls-{run.suffix}",
+    }
+    adapter = AdapterProcess(secure, run.workdir / "adapter-tls.log")
+    run.started.append(adapter)
+    if not adapter.wait_connected():
+        print("the adapter did not connect to the TLS listener", file=sys.stderr)
+        return 1
+    drained = drain_rate(
+        [adapter], run.cfg.mqtt_tls_port, run.data_topic, run.lines, MESSAGES, cafile
+    )
+    adapter.stop()
+    if drained is None:
+        return 1
+    print(
+        f"security on/off, adapter: {drained.rate:,.0f} msg/s with MQTT over TLS (8883) vs "
+        f"{plain_rate:,.0f} msg/s without TLS (1883), password + ACL on both: "
+        f"{drained.rate / plain_rate:.2f}x"
+    )
+    return 0
+
+
 def _measure(run: _Run) -> int:
     port = run.cfg.mqtt_port
     run.lines.write_text("".join(message(i) + "\n" for i in range(MESSAGES)))
@@ -323,6 +358,8 @@ def _measure(run: _Run) -> int:
     _report_costs(run.cfg, run.topic, run.dlq, ref_cpu / arrived * 1e6)
     _latency(adapter, port, run.data_topic, run.suffix)
     adapter.stop()
+    if _with_tls(run, env, drained.rate) != 0:
+        return 1
     shared = _shared_subscription(run, env)
     if shared is None:
         return 1

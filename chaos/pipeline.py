@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from sqlalchemy import Engine, text
 
-from bench.adapter_process import AdapterProcess, free_port
+from bench.adapter_process import AdapterProcess, bench_login, free_port
 from bench.common import delete_topic
 from bench.e2e_pipeline import Messages
 from devstack.config import StackConfig
@@ -49,6 +49,7 @@ class SteadyPublisher(threading.Thread):
             client_id=f"chaos-pub-{uuid.uuid4().hex[:6]}",
             protocol=mqtt.MQTTv5,
         )
+        self._client.username_pw_set(*bench_login())
         self._client.max_queued_messages_set(0)
         self._client.on_publish = self._on_publish
         self._client.reconnect_delay_set(0.5, 2)
@@ -133,6 +134,9 @@ class ChaosPipeline:
             "KAFKA_ALERTS_TOPIC_NAME": self.alerts_topic,
             "MQTT_BROKER_HOST": "127.0.0.1",
             "MQTT_BROKER_PORT": str(cfg.mqtt_port),
+            # The stack's test identity: topics of this run's own (the broker refuses anonymous).
+            "MQTT_USERNAME": bench_login()[0],
+            "MQTT_PASSWORD": bench_login()[1],
             "LOG_LEVEL": "INFO",
             self.SCRIPTS[name][1]: str(free_port()),
         }

@@ -15,6 +15,7 @@ import sys
 
 from devstack import monitoring, probes, proc
 from devstack.config import StackConfig
+from devstack.gateways import add_gateway, remove_gateway
 from devstack.lifecycle import describe_strangers, down, say, up
 from devstack.pipeline import run_pipeline
 from devstack.services import all_services, probe_for
@@ -87,8 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     logs.add_argument("-f", "--follow", action="store_true")
     sub.add_parser("clean", help="down, then delete all stack data (downloads stay cached)")
     sub.add_parser("run", help="up, then every service with a live summary until Ctrl-C")
+    gateway = sub.add_parser(
+        "add-gateway",
+        help="give a gateway its own MQTT user and topics; print what to enter in its settings",
+    )
+    gateway.add_argument("name", help="user name and (ESP32) gateway id")
+    gateway.add_argument("--mac", default="", help="an official Ruuvi Gateway's MAC address")
+    gateway.add_argument("--rotate", action="store_true", help="give it a new password")
+    sub.add_parser("remove-gateway", help="revoke a gateway's MQTT user").add_argument("name")
     args = parser.parse_args(argv)
     cfg = StackConfig.from_env()
+    if args.command in ("up", "run"):
+        cfg = cfg.with_secrets()
     if args.command == "up":
         return up(cfg)
     if args.command == "down":
@@ -97,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_status(cfg)
     if args.command == "run":
         return run_pipeline(cfg)
+    if args.command in ("add-gateway", "remove-gateway"):
+        broker = {s.name: s for s in all_services(cfg)}["mqtt"]
+        if args.command == "remove-gateway":
+            return remove_gateway(cfg, broker, args.name)
+        return add_gateway(cfg, broker, args.name, args.mac, args.rotate)
     if args.command == "logs":
         return cmd_logs(cfg, args.service or None, args.lines, args.follow)
     return cmd_clean(cfg)

@@ -6,10 +6,13 @@ import time). Downloads are cached outside the repository; state (data, logs, pi
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from devstack import secrets as stack_secrets
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POM = Path(__file__).resolve().parent / "pom.xml"
@@ -34,6 +37,11 @@ def _default_state_dir() -> Path:
     return Path.home() / ".local" / "share" / "iot-pipeline-stack"
 
 
+def shift_ports(ports: tuple[int, int, int], offset: int) -> tuple[int, int, int]:
+    a, b, c = (p + offset for p in ports)
+    return a, b, c
+
+
 @dataclass(frozen=True)
 class StackConfig:
     state_dir: Path
@@ -50,22 +58,33 @@ class StackConfig:
     # Apicurio keeps its schemas in the stack's PostgreSQL, in a database and role of its own.
     registry_db: str = "apicurio_registry"
     registry_db_user: str = "apicurio_registry"
-    registry_db_password: str = "apicurio_password"
+    # Passwords: generated at random into the state directory (devstack.secrets) unless the
+    # environment sets them; never written in the repository.
+    registry_db_password: str = ""
     mqtt_port: int = 1883
+    mqtt_tls_port: int = 8883
     postgres_port: int = 5432
     postgres_db: str = "iot_data"
     postgres_user: str = "iot_user"
-    postgres_password: str = "iot_password"
+    postgres_password: str = ""
     prometheus_port: int = 9090
     alertmanager_port: int = 9095
     up_timeout_s: float = 300.0
+    # Added to every listening port (IOT_STACK_PORT_OFFSET): a second stack beside the first.
+    port_offset: int = 0
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> StackConfig:
+        """The stack's configuration, with the passwords ``make up`` generated into the state
+        directory (empty before the first ``up``: see ``with_secrets``)."""
+
         env = dict(os.environ if environ is None else environ)
         cache = Path(env.get("IOT_STACK_CACHE_DIR") or Path.home() / ".cache" / "iot-pipeline")
         state = Path(env.get("IOT_STACK_STATE_DIR") or _default_state_dir())
+        offset = int(env.get("IOT_STACK_PORT_OFFSET", "0"))
+        secrets = stack_secrets.load(state)
         return cls(
             state_dir=state,
             cache_dir=cache,
@@ -73,13 +92,43 @@ class StackConfig:
             apicurio_version=_pom_property("apicurio.version"),
             jmx_exporter_version=_pom_property("jmx.exporter.version"),
             kafka_cluster_id=env.get("KAFKA_CLUSTER_ID", DEFAULT_KAFKA_CLUSTER_ID),
+            kafka_ports=shift_ports(cls.kafka_ports, offset),
+            kafka_controller_ports=shift_ports(cls.kafka_controller_ports, offset),
             kafka_heap_opts=env.get("KAFKA_HEAP_OPTS", cls.kafka_heap_opts),
-            postgres_port=int(env.get("POSTGRES_PORT", cls.postgres_port)),
-            postgres_password=env.get("POSTGRES_PASSWORD", cls.postgres_password),
-            registry_db_password=env.get("REGISTRY_DB_PASSWORD", cls.registry_db_password),
+            registry_port=cls.registry_port + offset,
+            mqtt_port=cls.mqtt_port + offset,
+            mqtt_tls_port=cls.mqtt_tls_port + offset,
+            postgres_port=int(env.get("POSTGRES_PORT", cls.postgres_port + offset)),
+            postgres_password=env.get("POSTGRES_PASSWORD") or secrets.get("postgres_password", ""),
+            registry_db_password=(
+                env.get("REGISTRY_DB_PASSWORD") or secrets.get("registry_db_password", "")
+            ),
+            prometheus_port=cls.prometheus_port + offset,
+            alertmanager_port=cls.alertmanager_port + offset,
             up_timeout_s=float(env.get("IOT_STACK_UP_TIMEOUT", cls.up_timeout_s)),
+            port_offset=offset,
+            secrets=secrets,
             env=env,
         )
+
+    def with_secrets(self) -> StackConfig:
+        """This configuration once its secrets exist (generated now if missing)."""
+        values = stack_secrets.load_or_create(self.state_dir)
+        return dataclasses.replace(
+            self,
+            postgres_password=self.env.get("POSTGRES_PASSWORD") or values["postgres_password"],
+            registry_db_password=(
+                self.env.get("REGISTRY_DB_PASSWORD") or values["registry_db_password"]
+            ),
+            secrets=values,
+        )
+
+    def mqtt_password(self, user: str) -> str:
+        return stack_secrets.mqtt_password(self.secrets, user)
+
+    def port(self, default: int) -> int:
+        """Where a service whose default port is ``default`` listens in this stack."""
+        return default + self.port_offset
 
     # ---- derived locations -------------------------------------------------------------------
     @property

@@ -122,7 +122,7 @@ class KafkaBroker(Service):
             f"-Dkafka.logs.dir={base / 'logs'}",
         ]
         if KAFKA_JMX_EXPORTER_CONF.exists() and cfg.jmx_exporter_jar.exists():
-            jmx_port = KAFKA_JMX_EXPORTER_PORTS[self.node_id - 1]
+            jmx_port = cfg.port(KAFKA_JMX_EXPORTER_PORTS[self.node_id - 1])
             argv.append(
                 f"-javaagent:{cfg.jmx_exporter_jar}=127.0.0.1:{jmx_port}:{KAFKA_JMX_EXPORTER_CONF}"
             )

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from devstack import install, monitoring, probes, proc
 from devstack.config import REPO_ROOT, StackConfig
 from devstack.postgres import Postgres
+from devstack.secrets import secrets_file
 from devstack.service_base import Service, SetupError
 from devstack.services import all_services, probe_for
 
@@ -213,6 +214,7 @@ def _finish_setup(cfg: StackConfig, services: list[Service], details: dict[str, 
     postgres = next(s for s in services if isinstance(s, Postgres))
     try:
         details["postgres"] += "; " + apply_database_migrations(cfg)
+        details["postgres"] += "; " + postgres.create_logins(cfg)
     except SetupError as exc:
         raise _Failed(postgres, str(exc)) from None
     prometheus = next(s for s in services if s.name == "prometheus")
@@ -230,6 +232,7 @@ def _print_ready(
         started = "" if service.name in already else " (started)"
         print(f"  {service.name:<{width}}  {service.endpoint:<52} {details[service.name]}{started}")
     print()
+    print(f"  secrets (generated, mode 0600): {secrets_file(cfg.state_dir)}")
     print(f"  KAFKA_BOOTSTRAP_SERVERS={cfg.kafka_bootstrap}")
     print(f"  SCHEMA_REGISTRY_URL={cfg.registry_url}")
     print(f"  MQTT_BROKER_HOST=127.0.0.1 MQTT_BROKER_PORT={cfg.mqtt_port}")
@@ -242,6 +245,7 @@ def _print_ready(
 def up(cfg: StackConfig) -> int:
     """Install, start what is not running, wait until every service is healthy; 0 when it is."""
     t0 = time.monotonic()
+    cfg = cfg.with_secrets()
     with stack_lock(cfg):
         try:
             install.ensure_installed(cfg)

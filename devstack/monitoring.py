@@ -34,6 +34,7 @@ POSTGRES_EXPORTER_PORT = 9187
 MOSQUITTO_EXPORTER_PORT = 9234
 KAFKA_LAG_EXPORTER_PORT = 9308
 SMTP_SINK_PORT = 1025
+EXPORTER_USER = "mosquitto-exporter"  # devstack.mqtt_auth.EXPORTER
 # node_exporter: only the collectors the alerts and dashboards use (less work per scrape).
 NODE_COLLECTORS = ("cpu", "meminfo", "filesystem", "loadavg", "diskstats", "netdev", "uname")
 
@@ -48,7 +49,7 @@ class NodeExporter(Service):
     def argv(self, cfg: StackConfig) -> list[str]:
         return [
             "/usr/bin/prometheus-node-exporter",
-            f"--web.listen-address=127.0.0.1:{NODE_EXPORTER_PORT}",
+            f"--web.listen-address=127.0.0.1:{cfg.port(NODE_EXPORTER_PORT)}",
             "--collector.disable-defaults",
             *(f"--collector.{c}" for c in NODE_COLLECTORS),
         ]
@@ -63,12 +64,18 @@ class PostgresExporter(Service):
     def argv(self, cfg: StackConfig) -> list[str]:
         return [
             "/usr/bin/prometheus-postgres-exporter",
-            f"--web.listen-address=127.0.0.1:{POSTGRES_EXPORTER_PORT}",
+            f"--web.listen-address=127.0.0.1:{cfg.port(POSTGRES_EXPORTER_PORT)}",
             f"--extend.query-path={POSTGRES_QUERIES}",
         ]
 
     def env(self, cfg: StackConfig) -> dict[str, str]:
-        return {**cfg.env, "DATA_SOURCE_NAME": cfg.postgres_dsn + "?sslmode=disable"}
+        # Least privilege: pg_monitor and reading the readings (devstack.postgres.LOGIN_ROLES).
+        password = cfg.secrets["postgres_iot_monitoring_password"]
+        dsn = (
+            f"postgresql://iot_monitoring:{password}@127.0.0.1:{cfg.postgres_port}/"
+            f"{cfg.postgres_db}?sslmode=disable"
+        )
+        return {**cfg.env, "DATA_SOURCE_NAME": dsn}
 
 
 @dataclass(eq=False)
@@ -90,7 +97,18 @@ class PythonModuleService(Service):
 @dataclass(eq=False)
 class MosquittoExporter(PythonModuleService):
     def args(self, cfg: StackConfig) -> list[str]:
-        return ["--mqtt-port", str(cfg.mqtt_port), "--port", str(MOSQUITTO_EXPORTER_PORT)]
+        return [
+            "--mqtt-port",
+            str(cfg.mqtt_port),
+            "--mqtt-username",
+            EXPORTER_USER,
+            "--port",
+            str(cfg.port(MOSQUITTO_EXPORTER_PORT)),
+        ]
+
+    def env(self, cfg: StackConfig) -> dict[str, str]:
+        # The password travels in the environment, not on the command line.
+        return {**cfg.env, "MQTT_PASSWORD": cfg.mqtt_password(EXPORTER_USER)}
 
 
 @dataclass(eq=False)
@@ -100,46 +118,46 @@ class KafkaLagExporter(PythonModuleService):
             "--bootstrap-servers",
             cfg.kafka_bootstrap,
             "--port",
-            str(KAFKA_LAG_EXPORTER_PORT),
+            str(cfg.port(KAFKA_LAG_EXPORTER_PORT)),
         ]
 
 
 @dataclass(eq=False)
 class SmtpSink(PythonModuleService):
     def args(self, cfg: StackConfig) -> list[str]:
-        return ["--port", str(SMTP_SINK_PORT), "--maildir", str(maildir(cfg))]
+        return ["--port", str(cfg.port(SMTP_SINK_PORT)), "--maildir", str(maildir(cfg))]
 
 
 def monitoring_services(cfg: StackConfig) -> list[Service]:
     return [
         NodeExporter(
             name="node-exporter",
-            ports=(NODE_EXPORTER_PORT,),
-            endpoint=f"http://127.0.0.1:{NODE_EXPORTER_PORT}/metrics",
+            ports=(cfg.port(NODE_EXPORTER_PORT),),
+            endpoint=f"http://127.0.0.1:{cfg.port(NODE_EXPORTER_PORT)}/metrics",
             distro_service="prometheus-node-exporter",
         ),
         PostgresExporter(
             name="postgres-exporter",
-            ports=(POSTGRES_EXPORTER_PORT,),
-            endpoint=f"http://127.0.0.1:{POSTGRES_EXPORTER_PORT}/metrics",
+            ports=(cfg.port(POSTGRES_EXPORTER_PORT),),
+            endpoint=f"http://127.0.0.1:{cfg.port(POSTGRES_EXPORTER_PORT)}/metrics",
             distro_service="prometheus-postgres-exporter",
         ),
         MosquittoExporter(
             name="mosquitto-exporter",
-            ports=(MOSQUITTO_EXPORTER_PORT,),
-            endpoint=f"http://127.0.0.1:{MOSQUITTO_EXPORTER_PORT}/metrics",
+            ports=(cfg.port(MOSQUITTO_EXPORTER_PORT),),
+            endpoint=f"http://127.0.0.1:{cfg.port(MOSQUITTO_EXPORTER_PORT)}/metrics",
             module="iot_pipeline.exporters.mosquitto",
         ),
         KafkaLagExporter(
             name="lag-exporter",
-            ports=(KAFKA_LAG_EXPORTER_PORT,),
-            endpoint=f"http://127.0.0.1:{KAFKA_LAG_EXPORTER_PORT}/metrics",
+            ports=(cfg.port(KAFKA_LAG_EXPORTER_PORT),),
+            endpoint=f"http://127.0.0.1:{cfg.port(KAFKA_LAG_EXPORTER_PORT)}/metrics",
             module="iot_pipeline.exporters.kafka_lag",
         ),
         SmtpSink(
             name="smtp-sink",
-            ports=(SMTP_SINK_PORT,),
-            endpoint=f"smtp://127.0.0.1:{SMTP_SINK_PORT} -> {maildir(cfg)}",
+            ports=(cfg.port(SMTP_SINK_PORT),),
+            endpoint=f"smtp://127.0.0.1:{cfg.port(SMTP_SINK_PORT)} -> {maildir(cfg)}",
             module="devstack.smtp_sink",
         ),
     ]
@@ -155,10 +173,11 @@ def _get(url: str, timeout_s: float = 5.0) -> str:
 
 
 def metrics_probe(port: int, expect: str, meaning: str) -> Callable[[StackConfig], str]:
-    """GET /metrics must answer and contain the line ``expect`` (e.g. the exporter's own 'up')."""
+    """GET /metrics on ``port`` (the default; shifted by the stack's port offset) must answer and
+    contain the line ``expect`` (e.g. the exporter's own 'up')."""
 
-    def probe(_cfg: StackConfig) -> str:
-        text = _get(f"http://127.0.0.1:{port}/metrics")
+    def probe(cfg: StackConfig) -> str:
+        text = _get(f"http://127.0.0.1:{cfg.port(port)}/metrics")
         if not any(line.startswith(expect) for line in text.splitlines()):
             raise ProbeError(f"/metrics has no '{expect}' yet ({meaning})")
         return f"/metrics: {meaning}"
@@ -166,12 +185,12 @@ def metrics_probe(port: int, expect: str, meaning: str) -> Callable[[StackConfig
     return probe
 
 
-def smtp_probe(_cfg: StackConfig) -> str:
+def smtp_probe(cfg: StackConfig) -> str:
     try:
-        with smtplib.SMTP("127.0.0.1", SMTP_SINK_PORT, timeout=5) as smtp:
+        with smtplib.SMTP("127.0.0.1", cfg.port(SMTP_SINK_PORT), timeout=5) as smtp:
             code, _ = smtp.noop()
     except (OSError, smtplib.SMTPException) as exc:
-        raise ProbeError(f"SMTP 127.0.0.1:{SMTP_SINK_PORT}: {exc}") from exc
+        raise ProbeError(f"SMTP 127.0.0.1:{cfg.port(SMTP_SINK_PORT)}: {exc}") from exc
     if code != 250:
         raise ProbeError(f"SMTP NOOP answered {code}")
     return "SMTP NOOP 250"

@@ -24,6 +24,7 @@ from devstack import lifecycle, proc, summary
 from devstack.config import REPO_ROOT, StackConfig
 from devstack.monitoring import KAFKA_LAG_EXPORTER_PORT
 from devstack.services import all_services
+from devstack.tls import tls_dir
 
 SUMMARY_EVERY_S = 2.0
 STOP_TIMEOUT_S = 20.0
@@ -94,6 +95,35 @@ def chosen_services(ruuvi_source: str) -> list[PipelineService]:
     return [service for service in services if service.available()]
 
 
+# Which MQTT identity each service connects as (devstack.mqtt_auth), always over TLS.
+MQTT_IDENTITY = {
+    "ruuvitag-adapter": "ruuvitag-adapter",
+    "ruuvi-simulator": "simulator",
+    "gateway-emulator": "simulator",
+}
+
+
+def mqtt_login(cfg: StackConfig, service: PipelineService) -> tuple[dict[str, str], list[str]]:
+    """The environment and extra arguments that connect ``service`` to the broker over TLS with
+    its own identity (the emulator takes the user and CA as arguments, the password from
+    MQTT_PASSWORD); nothing for services that do not use MQTT."""
+    user = MQTT_IDENTITY.get(service.name)
+    if user is None:
+        return {}, []
+    ca_file = str(tls_dir(cfg.state_dir) / "ca.pem")
+    env = {
+        "MQTT_USERNAME": user,
+        "MQTT_PASSWORD": cfg.mqtt_password(user),
+        "MQTT_TLS_ENABLED": "true",
+        "MQTT_CA_FILE": ca_file,
+        "MQTT_BROKER_PORT": str(cfg.mqtt_tls_port),
+    }
+    if not service.native:
+        return env, []
+    args = ["--port", str(cfg.mqtt_tls_port), "--username", user, "--cafile", ca_file]
+    return {"MQTT_PASSWORD": env["MQTT_PASSWORD"]}, args
+
+
 def service_env(cfg: StackConfig) -> dict[str, str]:
     """The services' settings for the local stack; what the user already set wins."""
     env = dict(os.environ)
@@ -146,11 +176,12 @@ class Supervisor:
     def start(self, env: dict[str, str]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for service in self.services:
+            login_env, login_args = mqtt_login(self.cfg, service)
             with self.logfile(service).open("ab") as log:
                 self.children[service.name] = subprocess.Popen(
-                    service.command(),
+                    [*service.command(), *login_args],
                     cwd=REPO_ROOT,
-                    env={**env, **service.env},
+                    env={**env, **service.env, **login_env},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # Ctrl-C reaches us only; we stop them in order

@@ -46,6 +46,34 @@ SELECT 'CREATE DATABASE {database} OWNER {user}'
 """
 
 
+# Login users of the least-privilege group roles that migration 0007 creates.
+# (The exporter's own queries count devices in sensor_readings: monitoring reads them too.)
+LOGIN_ROLES = {
+    "iot_sink": ("iot_writer",),
+    "iot_readonly": ("iot_reader",),
+    "iot_monitoring": ("iot_monitor", "iot_reader"),
+}
+
+
+def login_roles_sql(passwords: dict[str, str]) -> str:
+    """SQL that makes (or updates) each login user with its password and its one group role;
+    ``passwords`` maps a key of LOGIN_ROLES to its password. Idempotent."""
+    out = []
+    for user, groups in LOGIN_ROLES.items():
+        quoted = passwords[user].replace("'", "''")
+        out.append(
+            f"""DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN
+    CREATE ROLE {user} LOGIN PASSWORD '{quoted}';
+  ELSE
+    ALTER ROLE {user} WITH LOGIN NOCREATEROLE NOCREATEDB PASSWORD '{quoted}';
+  END IF;
+END $$;
+GRANT {", ".join(groups)} TO {user};"""
+        )
+    return "\n".join(out) + "\n"
+
+
 @dataclass(eq=False)
 class Postgres(Service):
     def data_dir(self, cfg: StackConfig) -> Path:
@@ -169,12 +197,20 @@ class Postgres(Service):
             raise SetupError(f"postgres: SQL failed: {result.stderr.strip()}")
         return result.stdout
 
+    def create_logins(self, cfg: StackConfig) -> str:
+        """After the migrations: the login users of the least-privilege roles."""
+        passwords = {user: cfg.secrets[f"postgres_{user}_password"] for user in LOGIN_ROLES}
+        self.psql(cfg, login_roles_sql(passwords), database=cfg.postgres_db)
+        return "roles " + ", ".join(LOGIN_ROLES)
+
     def bootstrap(self, cfg: StackConfig) -> None:
         """Create the application's role and database with the timescaledb extension, and the
         registry's own role and database (idempotent; passwords follow the settings)."""
         self.psql(
             cfg, database_and_role_sql(cfg.postgres_db, cfg.postgres_user, cfg.postgres_password)
         )
+        # The owner runs the migrations, and migration 0007 creates the least-privilege roles.
+        self.psql(cfg, f"ALTER ROLE {cfg.postgres_user} CREATEROLE;\n")
         self.psql(cfg, "CREATE EXTENSION IF NOT EXISTS timescaledb;\n", database=cfg.postgres_db)
         self.psql(
             cfg,

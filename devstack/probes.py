@@ -109,6 +109,8 @@ def mqtt(cfg: StackConfig) -> str:
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
+    # The stack's own test identity: the broker refuses anonymous clients (devstack.mqtt_auth).
+    client.username_pw_set("pipeline-tests", cfg.mqtt_password("pipeline-tests"))
     try:
         client.connect("127.0.0.1", cfg.mqtt_port, keepalive=10)
     except OSError as exc:

@@ -9,6 +9,7 @@ Areas add their own fixtures in tests/<area>/conftest.py.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from devstack.config import REPO_ROOT, StackConfig
+from devstack.pipeline import service_env
 
 
 def _devstack(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,10 +33,24 @@ def _devstack(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def stack_postgres_password() -> str:
+    """The application role's password: POSTGRES_PASSWORD when set, else the one ``make up``
+    generated into the stack's state directory (read when a test runs, after ``up``)."""
+    return os.environ.get("POSTGRES_PASSWORD") or StackConfig.from_env().postgres_password
+
+
+MQTT_TEST_USER = "pipeline-tests"  # devstack.mqtt_auth.TESTS: may use any topic but $SYS
+
+
+def stack_mqtt_credentials() -> tuple[str, str]:
+    """The native stack's MQTT identity for tests and benchmarks (the broker refuses anonymous
+    clients); its password is the one ``make up`` generated."""
+    return MQTT_TEST_USER, StackConfig.from_env().mqtt_password(MQTT_TEST_USER)
+
+
 @pytest.fixture(scope="session")
 def stack() -> StackConfig:
     """The running local stack's configuration; starts the stack if it is not healthy."""
-    cfg = StackConfig.from_env()
     if _devstack("status").returncode != 0:
         result = _devstack("up")
         if result.returncode != 0:
@@ -44,7 +60,31 @@ def stack() -> StackConfig:
                 + result.stderr[-4000:],
                 pytrace=False,
             )
-    return cfg
+    return StackConfig.from_env()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A second stack (IOT_STACK_PORT_OFFSET): every setting the tests and the services they start
+    load from the environment points at it, as `make run` does (devstack.pipeline.service_env).
+    Endpoints only, no secrets; nothing changes for the default stack."""
+    cfg = StackConfig.from_env()
+    if cfg.port_offset:
+        env = service_env(cfg)
+        for key in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "POSTGRES_PORT"):
+            os.environ.setdefault(key, env[key])
+        os.environ.setdefault("MQTT_BROKER_PORT", str(cfg.mqtt_port))
+
+
+def role_dsn(stack: StackConfig, user: str) -> str:
+    """libpq URI for one of the least-privilege login users (devstack.postgres.LOGIN_ROLES)."""
+    password = stack.secrets[f"postgres_{user}_password"]
+    return f"postgresql://{user}:{password}@127.0.0.1:{stack.postgres_port}/{stack.postgres_db}"
+
+
+@pytest.fixture(scope="session")
+def readonly_dsn(stack: StackConfig) -> str:
+    """The read-only role Grafana and psql users connect as."""
+    return role_dsn(stack, "iot_readonly")
 
 
 @pytest.fixture(scope="session")

@@ -365,7 +365,7 @@ def test_every_mounted_file_exists(services: dict[str, Any]) -> None:
 
 
 def test_mounts_are_the_files_the_native_stack_uses(services: dict[str, Any]) -> None:
-    from devstack import kafka_services
+    from devstack import kafka_services, mosquitto
     from devstack import services as native
 
     def bind(service: str, target: str) -> Path:
@@ -373,7 +373,7 @@ def test_mounts_are_the_files_the_native_stack_uses(services: dict[str, Any]) ->
         return mounts[target]
 
     monitoring = REPO / "monitoring"
-    assert bind("mosquitto", "/mosquitto/config/mosquitto.conf") == native.MOSQUITTO_CONF
+    assert bind("mosquitto", "/mosquitto/config/mosquitto.conf") == mosquitto.MOSQUITTO_CONF
     assert bind("prometheus", "/etc/prometheus/rules") == monitoring / "prometheus/rules"
     # The compose variant is rendered from the same monitoring/targets.yml as the native file.
     assert bind("prometheus", "/etc/prometheus/prometheus.yml") == (

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import stack_mqtt_credentials
+
 VECTORS = _Path(__file__).resolve().parents[1] / "vectors"
 
 
@@ -148,7 +150,9 @@ def test_emulator_publishes_to_mosquitto(
     subscribed = threading.Event()
     data: list[paho.MQTTMessage] = []
     status: list[paho.MQTTMessage] = []
+    user, password = stack_mqtt_credentials()
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=unique_name("emu-sub"))
+    client.username_pw_set(user, password)
     client.on_connect = lambda c, *_: c.subscribe([(topic, 1), (status_topic, 1)])
     client.on_subscribe = lambda *_: subscribed.set()
     client.on_message = lambda _c, _u, msg: (data if msg.topic == topic else status).append(msg)
@@ -172,6 +176,10 @@ def test_emulator_publishes_to_mosquitto(
                 topic,
                 "--count",
                 "20",
+                "--username",
+                user,
+                "--password",
+                password,
                 *args,
             ],
             capture_output=True,
@@ -196,6 +204,7 @@ def test_emulator_publishes_to_mosquitto(
     )
     # Leave no retained status behind for this throwaway gateway id.
     cleaner = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=unique_name("emu-clean"))
+    cleaner.username_pw_set(user, password)
     cleaner.connect(mqtt_host, mqtt_port, keepalive=10)
     cleaner.loop_start()
     cleaner.publish(status_topic, b"", qos=1, retain=True).wait_for_publish(10)

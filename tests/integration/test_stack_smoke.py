@@ -17,6 +17,7 @@ from confluent_kafka.admin import ConfigResource
 from devstack import proc
 from devstack.config import REPO_ROOT
 from devstack.services import all_services
+from tests.conftest import stack_mqtt_credentials
 
 pytestmark = pytest.mark.integration
 
@@ -148,6 +149,7 @@ def test_mqtt_qos1_round_trip(mqtt_host, mqtt_port, unique_name):
     subscribed, received = threading.Event(), threading.Event()
     got: list[paho.MQTTMessage] = []
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=unique_name("smoke"))
+    client.username_pw_set(*stack_mqtt_credentials())
     client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
     client.on_subscribe = lambda *_: subscribed.set()
 

@@ -65,8 +65,10 @@ def copy_tree(dst: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------- live fixtures
-PROMETHEUS = "http://127.0.0.1:9090"
-ALERTMANAGER = "http://127.0.0.1:9095"
+# The stack under test (a second one with IOT_STACK_PORT_OFFSET has its own Prometheus).
+_STACK = StackConfig.from_env()
+PROMETHEUS = f"http://127.0.0.1:{_STACK.prometheus_port}"
+ALERTMANAGER = f"http://127.0.0.1:{_STACK.alertmanager_port}"
 PIPELINE_PORTS = (8000, 8001, 8002, 8003, 8005)
 
 

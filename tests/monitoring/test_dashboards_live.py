@@ -103,10 +103,11 @@ def test_promql_panel_returns_data(flowing: None, query: Query) -> None:
 
 
 @pytest.fixture(scope="module")
-def sql(flowing: None, postgres_dsn: str) -> Callable[[str], list[tuple[Any, ...]]]:
+def sql(flowing: None, readonly_dsn: str) -> Callable[[str], list[tuple[Any, ...]]]:
+    """The dashboards' queries run as the read-only role, as Grafana's datasource does."""
     import psycopg2
 
-    conn = psycopg2.connect(postgres_dsn)
+    conn = psycopg2.connect(readonly_dsn)
     conn.autocommit = True
 
     def run(text: str) -> list[tuple[Any, ...]]:
@@ -149,11 +150,12 @@ def test_sql_panel_returns_data(
     [q for q in ALL_QUERIES if q.dashboard == AIR_QUALITY],
     ids=lambda q: q.name,
 )
-def test_air_quality_sql_runs(postgres_dsn: str, query: Query) -> None:
-    """The Air quality panels' SQL runs on the live schema (columns, JSONB, functions exist)."""
+def test_air_quality_sql_runs(readonly_dsn: str, query: Query) -> None:
+    """The Air quality panels' SQL runs on the live schema (columns, JSONB, functions exist),
+    as the read-only role."""
     import psycopg2
 
-    with psycopg2.connect(postgres_dsn) as conn, conn.cursor() as cur:
+    with psycopg2.connect(readonly_dsn) as conn, conn.cursor() as cur:
         cur.execute(expand_sql(query.text, {"tag": ["AA:BB:CC:DD:EE:FF"]}))
         assert cur.description is not None
         if query.fmt == "time_series":

@@ -34,6 +34,7 @@ from iot_pipeline.adapter.session import MqttSession, SessionMetrics
 from iot_pipeline.adapter.transform import MAX_RECORDS
 from iot_pipeline.config import Settings, SettingsError, load_settings
 from iot_pipeline.kafka.producer import AvroProducer
+from iot_pipeline.schemas.registry import registry_client_config
 
 RECORDS_PER_MESSAGE = MAX_RECORDS + 1  # at most: every sensor of a format + derived, + 1
 
@@ -79,7 +80,7 @@ def _producer(settings: Settings, schema_str: str) -> AvroProducer:
 
     return AvroProducer.create(
         settings,
-        SchemaRegistryClient({"url": settings.schema_registry_url}),
+        SchemaRegistryClient(registry_client_config(settings)),
         schema_str,
         settings.kafka_topic_name,
         client_id=settings.adapter_mqtt_client_id,

@@ -42,6 +42,7 @@ from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
 from iot_pipeline.retry import Backoff
 from iot_pipeline.schemas.records import InvalidReading
+from iot_pipeline.schemas.registry import registry_client_config
 from iot_pipeline.stream import (
     Batch,
     ConsumerLoop,
@@ -259,7 +260,7 @@ class AlertService(StepBase[Events]):
 def build_service(
     settings: Settings, registry: CollectorRegistry, stop: threading.Event
 ) -> AlertService | None:
-    client = SchemaRegistryClient({"url": settings.schema_registry_url})
+    client = SchemaRegistryClient(registry_client_config(settings))
     backoff = Backoff(maximum=10.0)
     publisher = create_publisher(settings, client, registry, stop, backoff)
     if publisher is None:

@@ -61,6 +61,12 @@ class SchemaRegistrySettings(BaseModel):
             "/apis/ccompat/v7; Confluent's registry (Docker Compose) at the root."
         ),
     )
+    schema_registry_username: str | None = Field(
+        None, description="Registry user name (HTTP Basic auth; unset: no authentication)."
+    )
+    schema_registry_password: SecretStr | None = Field(
+        None, description="Registry password (secret; with SCHEMA_REGISTRY_USERNAME)."
+    )
     schema_auto_register: bool = Field(
         True, description="Register the value schema on first use if the subject lacks it."
     )

@@ -41,7 +41,14 @@ from iot_pipeline.config.services import (
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("config.yaml")
 
 # Never logged or echoed in error messages.
-SECRET_FIELDS = frozenset({"mqtt_password", "postgres_password", "lake_s3_secret_access_key"})
+SECRET_FIELDS = frozenset(
+    {
+        "mqtt_password",
+        "postgres_password",
+        "lake_s3_secret_access_key",
+        "schema_registry_password",
+    }
+)
 
 
 class SettingsError(ValueError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import threading
 import time
@@ -222,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mqtt-host", default="127.0.0.1")
     parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument(
+        "--mqtt-username", default=None, help="user name; the password is read from MQTT_PASSWORD"
+    )
     parser.add_argument("--listen-host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9234)
     parser.add_argument("--log-level", default="INFO")
@@ -253,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     def on_message(_c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         state.update(msg.topic, msg.payload)
 
+    if args.mqtt_username:
+        client.username_pw_set(args.mqtt_username, os.environ.get("MQTT_PASSWORD"))
     client.on_connect = on_connect
     client.on_disconnect = on_disconnect
     client.on_message = on_message

@@ -32,6 +32,7 @@ from iot_pipeline.lake.step import ArchiveStep, Reading
 from iot_pipeline.lake.writer import LakeWriter
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
+from iot_pipeline.schemas.registry import registry_client_config
 from iot_pipeline.stream import (
     ConsumerLoop,
     DeadLetterQueue,
@@ -97,7 +98,7 @@ class MaintenanceThread(threading.Thread):
 def archive(settings: Settings, metrics: ArchiverMetrics, stop: threading.Event) -> None:
     table = open_table(open_catalog(settings), settings)
     writer = LakeWriter(table, settings.kafka_topic_name, settings.lake_consumer_group_id)
-    registry = SchemaRegistryClient({"url": settings.schema_registry_url})
+    registry = SchemaRegistryClient(registry_client_config(settings))
     consumer = Consumer(consumer_config(settings, settings.lake_consumer_group_id, SERVICE_NAME))
     topic = settings.kafka_topic_name
 

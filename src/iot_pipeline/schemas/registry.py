@@ -73,3 +73,14 @@ def ensure_value_schema(
     subject = value_subject(strategy, topic, schema_str)
     client.set_compatibility(subject_name=subject, level=compatibility)
     return client.register_schema(subject, Schema(schema_str, "AVRO"))
+
+
+def registry_client_config(settings: Any) -> dict[str, str]:
+    """The SchemaRegistryClient configuration of ``settings`` (a ``Settings``): the URL, and HTTP
+    Basic credentials when the registry requires them (SCHEMA_REGISTRY_USERNAME/_PASSWORD)."""
+    config = {"url": settings.schema_registry_url}
+    if settings.schema_registry_username:
+        password = settings.schema_registry_password
+        secret = password.get_secret_value() if password is not None else ""
+        config["basic.auth.user.info"] = f"{settings.schema_registry_username}:{secret}"
+    return config

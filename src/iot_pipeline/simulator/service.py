@@ -20,6 +20,7 @@ from iot_pipeline.config import Settings, load_settings, load_settings_or_exit
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
 from iot_pipeline.ruuvi import decode_payload
+from iot_pipeline.schemas.registry import registry_client_config
 from iot_pipeline.simulator.devices import DeviceFileError, load_devices
 from iot_pipeline.simulator.models import default_devices, initial_state, next_reading
 from iot_pipeline.simulator.ruuvi_tags import (
@@ -219,7 +220,7 @@ def _kafka_emitter(settings: Settings, registry: CollectorRegistry) -> KafkaEmit
     schema_str = load_schema(READING_SCHEMA_FILE)
     producer = AvroProducer.create(
         settings,
-        SchemaRegistryClient({"url": settings.schema_registry_url}),
+        SchemaRegistryClient(registry_client_config(settings)),
         schema_str,
         settings.kafka_topic_name,
         client_id="iot-simulator",

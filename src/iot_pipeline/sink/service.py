@@ -35,6 +35,7 @@ from iot_pipeline.kafka.consumer import FramedAvroDecoder
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
 from iot_pipeline.retry import Backoff
+from iot_pipeline.schemas.registry import registry_client_config
 from iot_pipeline.sink.metrics import SinkMetrics
 from iot_pipeline.sink.step import DatabaseStore, RowStore, StoreRows
 from iot_pipeline.storage.engine import create_db_engine
@@ -191,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
     )
     dlq = Producer(producer_config(settings, f"{SERVICE_NAME}-dlq"))
-    decoder = FramedAvroDecoder(SchemaRegistryClient({"url": settings.schema_registry_url}))
+    decoder = FramedAvroDecoder(SchemaRegistryClient(registry_client_config(settings)))
     MaintenanceThread(engine, edition, settings, metrics, stop).start()
     service = SinkService(
         consumer,

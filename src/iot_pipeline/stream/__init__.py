@@ -14,6 +14,7 @@ keeping it apart keeps ``kafka/`` a leaf with no service policy in it.
 
 Writing a new consumer (an archiver, an exporter)::
 
+    from iot_pipeline.schemas.registry import registry_client_config
     from iot_pipeline.stream import (
         Batch, ConsumerLoop, DeadLetterQueue, Rejected, Rejection, SizeOrAge, StepBase, Transient,
     )
@@ -37,7 +38,7 @@ Writing a new consumer (an archiver, an exporter)::
 
     loop = ConsumerLoop(
         Consumer(consumer_config(settings, group_id, SERVICE_NAME)),
-        FramedAvroDecoder(SchemaRegistryClient({"url": settings.schema_registry_url})),
+        FramedAvroDecoder(SchemaRegistryClient(registry_client_config(settings))),
         ArchiveStep(...),
         topics=[settings.kafka_topic_name],
         policy=SizeOrAge(max_size=5000, max_age=30.0),

@@ -29,10 +29,11 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from devstack.mosquitto import MOSQUITTO_CONF, mosquitto_native_conf
 from devstack.pipeline import metric_samples
-from devstack.services import MOSQUITTO_CONF, mosquitto_native_conf
 from iot_pipeline.config import Settings
 from iot_pipeline.ruuvi import RuuviReading, encode_hex
+from tests.conftest import stack_mqtt_credentials
 
 REPO = Path(__file__).resolve().parents[3]
 VECTORS = REPO / "tests" / "vectors"
@@ -82,6 +83,9 @@ class AdapterEnv:
                 "KAFKA_ALERTS_TOPIC_NAME": f"{self.topic}-alerts",
                 "MQTT_BROKER_HOST": "127.0.0.1",
                 "MQTT_BROKER_PORT": str(self.mqtt_port),
+                # Tests use topics of their own: the stack's test identity may read them.
+                "MQTT_USERNAME": stack_mqtt_credentials()[0],
+                "MQTT_PASSWORD": stack_mqtt_credentials()[1],
                 "ADAPTER_MQTT_TOPICS": ",".join(
                     [self.data_topic, f"{self.status_prefix}+", f"{self.prefix}/ruuvi/+/+"]
                 ),
@@ -172,6 +176,7 @@ class Publisher:
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id or f"e2e-pub-{uuid.uuid4().hex[:8]}",
         )
+        self.client.username_pw_set(*stack_mqtt_credentials())
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self._lock = threading.Lock()

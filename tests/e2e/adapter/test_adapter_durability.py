@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import stack_mqtt_credentials
 from tests.e2e.adapter.harness import (
     PrivateBroker,
     Publisher,
@@ -176,6 +177,10 @@ def test_burst_of_50000_qos1_messages_reaches_kafka_complete(
                 "mosquitto_pub",
                 "-h",
                 "127.0.0.1",
+                "-u",
+                stack_mqtt_credentials()[0],
+                "-P",
+                stack_mqtt_credentials()[1],
                 "-p",
                 str(adapter_env.mqtt_port),
                 "-q",

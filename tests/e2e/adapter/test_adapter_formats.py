@@ -35,6 +35,7 @@ from iot_pipeline.ruuvi import decode_payload, format3, format6, formate1, parse
 from iot_pipeline.ruuvi.gateway_decoded import reading_from_decoded
 from iot_pipeline.ruuvi.sensors import sensor_values
 from iot_pipeline.storage.engine import create_db_engine
+from tests.conftest import stack_postgres_password
 from tests.e2e.adapter.harness import (
     VECTORS,
     AdapterEnv,
@@ -45,7 +46,7 @@ from tests.e2e.adapter.harness import (
 )
 from tests.e2e.alerts.test_alert_consumer_e2e import AlertTopicReader, ConsumerProcess
 from tests.e2e.sink.conftest import start_sink  # noqa: F401
-from tests.e2e.sink.harness import PASSWORD, SinkEnv
+from tests.e2e.sink.harness import SinkEnv
 from tests.unit.ruuvi.test_gateway_decoded import as_gateway_prints
 
 pytestmark = pytest.mark.e2e
@@ -255,7 +256,7 @@ def test_every_format_reaches_timescaledb_and_high_co2_raises_one_alert(
     consumer_group_factory,
     kafka_topic_factory,
 ) -> None:
-    settings = load_settings(postgres_password=PASSWORD)
+    settings = load_settings(postgres_password=stack_postgres_password())
     engine = create_db_engine(settings)
     sink_env = SinkEnv(
         schema=pg_schema_factory("e2e_formats"),

@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import ipaddress
 import json
+import secrets
 import shutil
 import ssl
 import subprocess
@@ -32,7 +33,9 @@ from tests.e2e.adapter.harness import (
 
 pytestmark = pytest.mark.e2e
 
-USER, PASSWORD = "adapter", "s3cret-adapter"
+# Generated per run: no password is written in the repository.
+USER = "adapter"
+PASSWORD = secrets.token_urlsafe(16)
 
 
 def _write_pki(directory: Path) -> tuple[Path, Path, Path]:

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import stack_mqtt_credentials
 from tests.e2e.adapter.harness import VECTORS, AdapterProcess, wait_for
 from tests.e2e.firmware.test_emulator_to_timescaledb import (  # noqa: F401 (the fixture)
     GATEWAY_MAC,
@@ -161,6 +162,10 @@ def test_emulator_other_format_vectors_are_stored_with_their_expected_values(
                 str(run.adapter.mqtt_port),
                 "--topic",
                 run.adapter.data_topic,
+                "--username",
+                stack_mqtt_credentials()[0],
+                "--password",
+                stack_mqtt_credentials()[1],
                 "--gateway-id",
                 run.gateway_id,
                 "--gateway-mac",

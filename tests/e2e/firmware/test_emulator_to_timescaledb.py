@@ -40,6 +40,7 @@ from sqlalchemy import text
 
 from iot_pipeline.config import Settings, load_settings
 from iot_pipeline.storage.engine import create_db_engine
+from tests.conftest import stack_mqtt_credentials, stack_postgres_password
 from tests.e2e.adapter.harness import (
     VECTORS,
     AdapterEnv,
@@ -49,7 +50,7 @@ from tests.e2e.adapter.harness import (
     wait_for,
 )
 from tests.e2e.adapter.test_adapter_vectors import UNITS
-from tests.e2e.sink.harness import PASSWORD, SinkEnv
+from tests.e2e.sink.harness import SinkEnv
 
 pytestmark = pytest.mark.e2e
 
@@ -130,7 +131,7 @@ def pipeline(
     # The adapter's start-up admin step creates its alerts topic: make it here, so it is deleted.
     alerts = kafka_topic_factory("e2e-fw-alerts", config={"cleanup.policy": "compact"})
     prefix = unique_name("e2e-fw")
-    settings = load_settings(postgres_password=PASSWORD)
+    settings = load_settings(postgres_password=stack_postgres_password())
     engine = create_db_engine(settings)
     run = Pipeline(
         adapter=AdapterEnv(
@@ -173,6 +174,7 @@ class Recorder:
         self.messages: list[dict[str, Any]] = []
         self._subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.username_pw_set(*stack_mqtt_credentials())
         self.client.on_connect = lambda client, *_: client.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = lambda _c, _u, msg: self.messages.append(json.loads(msg.payload))
@@ -275,6 +277,10 @@ def test_emulator_vectors_are_stored_with_their_expected_values(
                 str(run.adapter.mqtt_port),
                 "--topic",
                 run.adapter.data_topic,
+                "--username",
+                stack_mqtt_credentials()[0],
+                "--password",
+                stack_mqtt_credentials()[1],
                 "--gateway-id",
                 run.gateway_id,
                 "--gateway-mac",

@@ -15,14 +15,15 @@ from iot_pipeline.kafka.config import admin_config
 from iot_pipeline.kafka.topics import TopicSpec, ensure_topics
 from iot_pipeline.storage.engine import create_db_engine
 from iot_pipeline.storage.migrate import apply_migrations, default_migrations_dir
-from tests.e2e.sink.harness import PASSWORD, SinkEnv, SinkProcess, TcpRelay
+from tests.conftest import stack_postgres_password
+from tests.e2e.sink.harness import SinkEnv, SinkProcess, TcpRelay
 
 
 @pytest.fixture
 def sink_env() -> Iterator[SinkEnv]:
     suffix = uuid.uuid4().hex[:10]
     schema = f"test_sink_{suffix}"
-    settings = load_settings(postgres_password=PASSWORD)
+    settings = load_settings(postgres_password=stack_postgres_password())
     topic, dlq = f"test-sink-{suffix}", f"test-sink-{suffix}-dlq"
     admin = AdminClient(admin_config(settings))
     ensure_topics(
@@ -32,7 +33,7 @@ def sink_env() -> Iterator[SinkEnv]:
     engine = create_db_engine(settings)
     # Migrated up front so the test can count rows at once; the sink's own run is then a no-op.
     schema_engine = create_db_engine(
-        load_settings(postgres_password=PASSWORD, postgres_schema=schema)
+        load_settings(postgres_password=stack_postgres_password(), postgres_schema=schema)
     )
     apply_migrations(schema_engine, default_migrations_dir(), schema)
     schema_engine.dispose()
@@ -60,8 +61,8 @@ def start_sink(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], SinkProces
 
 
 @pytest.fixture
-def pg_relay() -> Iterator[TcpRelay]:
-    relay = TcpRelay(5432)
+def pg_relay(stack) -> Iterator[TcpRelay]:
+    relay = TcpRelay(stack.postgres_port)
     relay.open()
     yield relay
     relay.cut()

@@ -25,9 +25,9 @@ from sqlalchemy import Engine, text
 from iot_pipeline.config import Settings
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas.registry import load_schema
+from tests.conftest import stack_postgres_password
 
 REPO = Path(__file__).resolve().parents[3]
-PASSWORD = os.environ.get("POSTGRES_PASSWORD", "iot_password")
 
 
 @dataclass
@@ -43,7 +43,7 @@ class SinkEnv:
         env = dict(os.environ)
         env.update(
             {
-                "POSTGRES_PASSWORD": PASSWORD,
+                "POSTGRES_PASSWORD": stack_postgres_password(),
                 "POSTGRES_SCHEMA": self.schema,
                 "KAFKA_TOPIC_NAME": self.topic,
                 "KAFKA_DLQ_TOPIC_NAME": self.dlq_topic,

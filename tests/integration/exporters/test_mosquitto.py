@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from devstack.config import StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +37,7 @@ def _scrape(port: int) -> dict[str, float]:
     }
 
 
-def test_exporter_serves_broker_statistics(mqtt_port: int) -> None:
+def test_exporter_serves_broker_statistics(stack: StackConfig, mqtt_port: int) -> None:
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -43,9 +46,12 @@ def test_exporter_serves_broker_statistics(mqtt_port: int) -> None:
             "iot_pipeline.exporters.mosquitto",
             "--mqtt-port",
             str(mqtt_port),
+            "--mqtt-username",
+            "mosquitto-exporter",
             "--port",
             str(port),
         ],
+        env={**os.environ, "MQTT_PASSWORD": stack.mqtt_password("mosquitto-exporter")},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

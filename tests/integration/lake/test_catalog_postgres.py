@@ -4,7 +4,6 @@ relies on (a commit on a stale table handle fails and is redone on fresh offsets
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,20 +16,20 @@ from iot_pipeline.config import Settings, load_settings
 from iot_pipeline.lake.catalog import open_catalog, open_table
 from iot_pipeline.lake.records import to_batch
 from iot_pipeline.lake.writer import LakeWriter
+from tests.conftest import stack_postgres_password
 from tests.unit.lake.conftest import reading
 
 pytestmark = pytest.mark.integration
-
-PASSWORD = os.environ.get("POSTGRES_PASSWORD", "iot_password")
 
 
 @pytest.fixture
 def pg_lake(tmp_path: Path) -> Iterator[Settings]:
     """A catalog in a fresh PostgreSQL schema (search_path), a warehouse in a temp folder."""
     schema = f"test_lake_{uuid.uuid4().hex[:10]}"
-    base = load_settings(postgres_password=PASSWORD)
+    password = stack_postgres_password()
+    base = load_settings(postgres_password=password)
     url = (
-        f"postgresql+psycopg2://{base.postgres_user}:{quote(PASSWORD)}@{base.postgres_host}:"
+        f"postgresql+psycopg2://{base.postgres_user}:{quote(password)}@{base.postgres_host}:"
         f"{base.postgres_port}/{base.postgres_db}"
     )
     admin = create_engine(url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
@@ -12,12 +11,12 @@ from sqlalchemy import Engine, text
 from iot_pipeline.config import Settings, load_settings
 from iot_pipeline.storage.engine import create_db_engine
 from iot_pipeline.storage.migrate import MigrationReport, apply_migrations, default_migrations_dir
+from tests.conftest import stack_postgres_password
 
 
 def stack_settings(schema: str | None = None) -> Settings:
     """Settings for the local stack (`make up`), with its default password unless overridden."""
-    password = os.environ.get("POSTGRES_PASSWORD", "iot_password")
-    return load_settings(postgres_password=password, postgres_schema=schema)
+    return load_settings(postgres_password=stack_postgres_password(), postgres_schema=schema)
 
 
 @pytest.fixture(scope="module")

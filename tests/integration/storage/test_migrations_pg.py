@@ -14,6 +14,7 @@ from iot_pipeline.storage.migrate import (
     read_migration_files,
 )
 from iot_pipeline.storage.schema import metadata
+from tests.conftest import stack_postgres_password
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +124,7 @@ def test_command_line_applies_then_reports_up_to_date(
 ) -> None:
     from iot_pipeline.storage.migrate import main
 
-    monkeypatch.setenv("POSTGRES_PASSWORD", "iot_password")
+    monkeypatch.setenv("POSTGRES_PASSWORD", stack_postgres_password())
     monkeypatch.setenv("POSTGRES_SCHEMA", pg_schema + "_cli")
     try:
         assert main([]) == 0

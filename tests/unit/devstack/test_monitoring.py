@@ -19,7 +19,7 @@ from devstack.smtp_sink import MaildirHandler
 
 
 def cfg(tmp_path: Path) -> StackConfig:
-    return StackConfig.from_env({"IOT_STACK_STATE_DIR": str(tmp_path)})
+    return StackConfig.from_env({"IOT_STACK_STATE_DIR": str(tmp_path)}).with_secrets()
 
 
 def test_every_monitoring_service_listens_on_loopback_with_a_probe(tmp_path: Path) -> None:
@@ -50,7 +50,8 @@ def test_every_monitoring_service_listens_on_loopback_with_a_probe(tmp_path: Pat
     assert "--web.listen-address=127.0.0.1:9187" in postgres.argv(config)
     assert f"--extend.query-path={POSTGRES_QUERIES}" in postgres.argv(config)
     assert postgres.env(config)["DATA_SOURCE_NAME"] == (
-        "postgresql://iot_user:iot_password@127.0.0.1:5432/iot_data?sslmode=disable"
+        f"postgresql://iot_monitoring:{config.secrets['postgres_iot_monitoring_password']}"
+        "@127.0.0.1:5432/iot_data?sslmode=disable"
     )
 
 

@@ -15,9 +15,10 @@ from devstack.java import (
     registry_java_bin,
 )
 from devstack.kafka_services import Registry, kafka_server_properties, registry_storage_properties
+from devstack.mosquitto import MOSQUITTO_CONF, mosquitto_native_conf
 from devstack.postgres import Postgres, database_and_role_sql
 from devstack.service_base import SetupError
-from devstack.services import MOSQUITTO_CONF, all_services, mosquitto_native_conf
+from devstack.services import all_services
 
 
 def props(text: str) -> dict[str, str]:
@@ -229,7 +230,9 @@ def test_registry_java_honours_registry_java_home_and_refuses_an_old_one(tmp_pat
 
 
 def test_registry_keeps_its_schemas_in_the_stacks_postgresql(tmp_path):
-    config = StackConfig.from_env({"IOT_STACK_STATE_DIR": str(tmp_path), "POSTGRES_PORT": "6543"})
+    config = StackConfig.from_env(
+        {"IOT_STACK_STATE_DIR": str(tmp_path), "POSTGRES_PORT": "6543"}
+    ).with_secrets()
     props = registry_storage_properties(config)
     assert "-Dapicurio.storage.kind=sql" in props
     assert "-Dapicurio.storage.sql.kind=postgresql" in props

@@ -20,7 +20,7 @@ from iot_pipeline.lake.records import to_batch
 from iot_pipeline.lake.writer import LakeWriter
 from tests.unit.lake.conftest import reading
 
-KEY, SECRET = "lake-test-key", "lake-test-secret"
+KEY, SECRET = "test-only-key", "test-only-secret"
 
 
 @pytest.fixture

@@ -41,13 +41,13 @@ def test_rest_catalog_and_s3_settings() -> None:
         lake_warehouse="s3://lake/warehouse",
         lake_s3_endpoint="http://store:9000",
         lake_s3_access_key_id="id",
-        lake_s3_secret_access_key="secret",
+        lake_s3_secret_access_key="test-only-secret",
     )
     props = catalog_properties(settings)
     assert props["type"] == "rest" and props["uri"] == "http://catalog:8181"
     assert props["warehouse"] == "s3://lake/warehouse"
     assert props["s3.endpoint"] == "http://store:9000"
-    assert props["s3.secret-access-key"] == "secret"
+    assert props["s3.secret-access-key"] == "test-only-secret"
     with pytest.raises(ValueError, match="LAKE_CATALOG_URI"):
         catalog_properties(load_settings(lake_catalog_type="rest"))
 

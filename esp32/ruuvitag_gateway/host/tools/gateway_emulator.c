@@ -49,6 +49,7 @@ typedef struct {
     const char *vectors;
     const char *username;
     const char *password;
+    const char *cafile;
     bool to_stdout;
     bool forever;            /* repeat until SIGINT/SIGTERM (make run) */
     bool all_formats;        /* like the firmware's menuconfig option; default Format 5 only */
@@ -168,8 +169,16 @@ static bool mqtt_start(emu_mqtt_t *m, const emu_options_t *o, const char *status
     if (wlen < 0 || mosquitto_will_set(m->mosq, status_topic, wlen, will, 1, true) != MOSQ_ERR_SUCCESS) {
         return false;
     }
+    /* The password may come from MQTT_PASSWORD, so it is not visible in the process list. */
+    const char *password = o->password != NULL ? o->password : getenv("MQTT_PASSWORD");
     if (o->username != NULL &&
-        mosquitto_username_pw_set(m->mosq, o->username, o->password) != MOSQ_ERR_SUCCESS) {
+        mosquitto_username_pw_set(m->mosq, o->username, password) != MOSQ_ERR_SUCCESS) {
+        return false;
+    }
+    /* TLS (mqtts) with the broker's CA, as the firmware's embedded main/certs/mqtt_ca.pem. */
+    if (o->cafile != NULL &&
+        mosquitto_tls_set(m->mosq, o->cafile, NULL, NULL, NULL, NULL) != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "cannot use CA file %s\n", o->cafile);
         return false;
     }
     /* Unacknowledged QoS 1 messages are limited by the broker's receive
@@ -289,7 +298,8 @@ static void usage(FILE *f)
           "  [--host 127.0.0.1] [--port 1883] [--topic ruuvitag/data] [--gateway-id esp32-emulator]\n"
           "  [--gateway-mac 02:00:00:00:00:01] [--default-mac C0:FF:EE:00:00:01] [--rssi -67]\n"
           "  [--rate MSG_PER_S (0 = no pacing)] [--count N (0 = each input once) | --forever]\n"
-          "  [--interval-ms PER_TAG_MIN_INTERVAL] [--username U --password P]\n"
+          "  [--interval-ms PER_TAG_MIN_INTERVAL] [--username U [--password P]]\n"
+          "  [--cafile CA.pem (TLS; the password may come from MQTT_PASSWORD)]\n"
           "  [--all-formats (publish Formats 3/6/E1 too; default Format 5 only)]\n"
           "Input lines: \"HEX\", \"MAC HEX\" or \"MAC RSSI HEX\" (advertisement or bare payload).\n",
           f);
@@ -307,6 +317,7 @@ static bool parse_args(int argc, char **argv, emu_options_t *o)
         {"username", required_argument, NULL, 'u'},    {"password", required_argument, NULL, 'P'},
         {"stdout", no_argument, NULL, 's'},            {"help", no_argument, NULL, 'h'},
         {"forever", no_argument, NULL, 'F'},         {"all-formats", no_argument, NULL, 'A'},
+        {"cafile", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -325,6 +336,7 @@ static bool parse_args(int argc, char **argv, emu_options_t *o)
         case 'V': o->vectors = optarg; break;
         case 'u': o->username = optarg; break;
         case 'P': o->password = optarg; break;
+        case 'C': o->cafile = optarg; break;
         case 's': o->to_stdout = true; break;
         case 'F': o->forever = true; break;
         case 'A': o->all_formats = true; break;

@@ -1,0 +1,72 @@
+"""The native stack's local certificate authority and the broker's server certificate, generated
+with ``openssl`` into ``<state>/secrets/tls`` on the first ``make up`` (never in the repository).
+
+Gateways and services trust ``ca.pem``; the CA's key stays in the state directory (mode 0600).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+from devstack.service_base import SetupError
+
+CA_DAYS = 3650
+SERVER_DAYS = 825
+
+
+def tls_dir(state_dir: Path) -> Path:
+    return state_dir / "secrets" / "tls"
+
+
+def server_names() -> list[str]:
+    """Names in the server certificate: loopback, and this machine's name for LAN gateways."""
+    names = ["IP:127.0.0.1", "DNS:localhost"]
+    host = socket.gethostname()
+    if host and host != "localhost":
+        names.append(f"DNS:{host}")
+    return names
+
+
+def openssl_commands(directory: Path) -> list[list[str]]:
+    """The openssl invocations that make ca.key/ca.pem and server.key/server.pem (EC P-256)."""
+    ca_key, ca, key, csr = (str(directory / n) for n in ("ca.key", "ca.pem", "server.key", "csr"))
+    ext, cert = str(directory / "server.ext"), str(directory / "server.pem")
+    ec_key = ["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out"]
+    return [
+        [*ec_key, ca_key],
+        ["openssl", "req", "-x509", "-new", "-key", ca_key, "-sha256", "-days", str(CA_DAYS),
+         "-subj", "/CN=iot-pipeline local CA", "-out", ca],
+        [*ec_key, key],
+        ["openssl", "req", "-new", "-key", key, "-subj", "/CN=iot-pipeline broker", "-out", csr],
+        ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-days", str(SERVER_DAYS), "-sha256", "-extfile", ext, "-out", cert],
+    ]  # fmt: skip
+
+
+def server_extensions(subject_alt_names: list[str]) -> str:
+    return (
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        f"subjectAltName={','.join(subject_alt_names)}\n"
+    )
+
+
+def ensure_ca(state_dir: Path) -> Path:
+    """The TLS directory, with a CA and a server certificate (made now if missing)."""
+    directory = tls_dir(state_dir)
+    if (directory / "server.pem").exists() and (directory / "ca.pem").exists():
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    names = server_names()
+    (directory / "server.ext").write_text(server_extensions(names))
+    for argv in openssl_commands(directory):
+        result = subprocess.run(argv, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SetupError(f"tls: {' '.join(argv[:2])} failed: {result.stderr.strip()}")
+    for key in ("ca.key", "server.key"):
+        (directory / key).chmod(0o600)
+    return directory
