@@ -104,3 +104,14 @@ def check_tag_mac(values: AnyReading, tag_mac: str, where: str) -> None:
             f"{where} names tag {tag_mac} but the Format {FORMAT_NAMES[values.data_format]} "
             f"payload carries {carried}",
         )
+
+
+def gateway_tag_mac(values: AnyReading, topic_tag: str | None, unknown: str) -> str:
+    """An official gateway's tag MAC: the topic's, else the full MAC the payload carries, checked
+    against the payload; ``unknown`` says why neither is there when the message is rejected."""
+    full_mac = values.mac if values.mac is not None and len(values.mac) == 17 else None
+    tag_mac = topic_tag or full_mac
+    if tag_mac is None:
+        raise RejectedError(RejectReason.BAD_MAC, f"tag MAC unknown: {unknown}")
+    check_tag_mac(values, tag_mac, "topic")
+    return tag_mac

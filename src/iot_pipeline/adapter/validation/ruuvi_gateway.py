@@ -33,9 +33,9 @@ from iot_pipeline.adapter.validation.formats import MEASUREMENT_FIELDS, Measurem
 from iot_pipeline.adapter.validation.payloads import (
     FORMAT_3,
     FORMAT_5,
-    check_tag_mac,
     compare_fields,
     decode_manufacturer_payload,
+    gateway_tag_mac,
 )
 from iot_pipeline.adapter.validation.results import (
     SourceFormat,
@@ -155,14 +155,9 @@ def parse(
         raise codec_rejection("data", exc) from None
     values = decode_manufacturer_payload(payload, "data")
     _check_stated(values, obj)
-    full_mac = values.mac if values.mac is not None and len(values.mac) == 17 else None
-    tag_mac = topic_tag or full_mac
-    if tag_mac is None:
-        raise RejectedError(
-            RejectReason.BAD_MAC,
-            "tag MAC unknown: the payload carries no full MAC and the topic names none",
-        )
-    check_tag_mac(values, tag_mac, "topic")
+    tag_mac = gateway_tag_mac(
+        values, topic_tag, "the payload carries no full MAC and the topic names none"
+    )
     return TagReading(
         source=SourceFormat.RUUVI_GATEWAY,
         tag_mac=tag_mac,

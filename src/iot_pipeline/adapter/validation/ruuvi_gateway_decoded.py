@@ -14,9 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from iot_pipeline.adapter.reasons import RejectedError, RejectReason
 from iot_pipeline.adapter.validation.fields import validate
-from iot_pipeline.adapter.validation.payloads import check_tag_mac
+from iot_pipeline.adapter.validation.payloads import gateway_tag_mac
 from iot_pipeline.adapter.validation.results import SourceFormat, TagReading, ValidationLimits
 from iot_pipeline.adapter.validation.ruuvi_gateway import (
     GatewayEnvelope,
@@ -42,14 +41,7 @@ def parse(
         values = reading_from_decoded(obj)
     except RuuviCodecError as exc:
         raise decoded_rejection(exc) from None
-    full_mac = values.mac if values.mac is not None and len(values.mac) == 17 else None
-    tag_mac = topic_tag or full_mac
-    if tag_mac is None:
-        raise RejectedError(
-            RejectReason.BAD_MAC,
-            "tag MAC unknown: the topic names none and id is not a full MAC",
-        )
-    check_tag_mac(values, tag_mac, "topic")
+    tag_mac = gateway_tag_mac(values, topic_tag, "the topic names none and id is not a full MAC")
     return TagReading(
         source=SourceFormat.RUUVI_GATEWAY_DECODED,
         tag_mac=tag_mac,
