@@ -195,8 +195,20 @@ class _HealthWait:
             self.bootstrapped = True
         self.details[name] = probe_for(name, self.cfg, kafka, whole_cluster=True)()
         del self.pending[name]
-        if isinstance(service, Postgres) and self.deferred:
-            self._start_deferred()
+        if isinstance(service, Postgres):
+            # The roles and logins exist before anything that logs in with them (the exporter's
+            # iot_monitoring, the registry) must pass its own probe: on a fresh stack they would
+            # otherwise wait for setup that runs only once every service is healthy.
+            self._set_up_database(service)
+            if self.deferred:
+                self._start_deferred()
+
+    def _set_up_database(self, postgres: Postgres) -> None:
+        try:
+            self.details["postgres"] += "; " + apply_database_migrations(self.cfg)
+            self.details["postgres"] += "; " + postgres.create_logins(self.cfg)
+        except SetupError as exc:
+            raise _Failed(postgres, str(exc)) from None
 
     def _start_deferred(self) -> None:
         say("starting " + ", ".join(s.name for s in self.deferred) + " (PostgreSQL ready)")
@@ -209,14 +221,8 @@ class _HealthWait:
 
 
 def _finish_setup(cfg: StackConfig, services: list[Service], details: dict[str, str]) -> None:
-    """Once all are healthy: the database migrations, and a Prometheus/Alertmanager that was
-    already running re-reads this checkout's config."""
-    postgres = next(s for s in services if isinstance(s, Postgres))
-    try:
-        details["postgres"] += "; " + apply_database_migrations(cfg)
-        details["postgres"] += "; " + postgres.create_logins(cfg)
-    except SetupError as exc:
-        raise _Failed(postgres, str(exc)) from None
+    """Once all are healthy: a Prometheus/Alertmanager that was already running re-reads this
+    checkout's config (the database was set up as soon as PostgreSQL answered)."""
     prometheus = next(s for s in services if s.name == "prometheus")
     try:
         details["prometheus"] += "; " + monitoring.reload_config(cfg)
