@@ -21,7 +21,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +29,8 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bench.adapter_process import AdapterProcess, free_port, publish_lines
 from bench.common import create_topic, delete_topic, stack
+from bench.peers_drain import Drain, _Run, watch
+from bench.peers_storage import storage_part
 from bench.peers_telegraf import (
     TelegrafProcess,
     mqtt_to_kafka_config,
@@ -68,61 +69,6 @@ def kafka_records(consumer: Consumer, topic: str, partitions: int = 6) -> int:
         consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
         for p in range(partitions)
     )
-
-
-@dataclass
-class Drain:
-    count: int  # what arrived (records or rows)
-    elapsed: float  # seconds from the first arrival to the last
-    cpu: float | None  # CPU seconds of the drainer meanwhile
-
-    def rate(self, units: int) -> float:
-        return units / self.elapsed if self.elapsed > 0 else float("inf")
-
-
-def watch(
-    current: Callable[[], int],
-    expected: int,
-    alive: Callable[[], bool],
-    cpu: Callable[[], float | None],
-    timeout: float = 600,
-) -> Drain:
-    """Poll ``current`` until it reaches ``expected`` (or stops moving for 20 s); the drain is
-    timed from the first arrival, so the drainer's start-up does not count."""
-    cpu_start = cpu()
-    first_at: float | None = None
-    first = last = 0
-    last_change = deadline_base = time.monotonic()
-    while True:
-        now_count = current()
-        now = time.monotonic()
-        if now_count != last:
-            last, last_change = now_count, now
-            if first_at is None:
-                first_at, first = now, now_count
-        if last >= expected or now - last_change > 20 or now - deadline_base > timeout:
-            break
-        if not alive():
-            raise RuntimeError("the drainer exited; see its log")
-        time.sleep(0.05)
-    cpu_end = cpu()
-    used = None if cpu_start is None or cpu_end is None else cpu_end - cpu_start
-    elapsed = last_change - first_at if first_at is not None else 0.0
-    # The first poll saw ``first`` already there: scale the time to the whole count.
-    span = elapsed * last / max(last - first, 1) if first_at is not None else 0.0
-    return Drain(last, span, used)
-
-
-@dataclass
-class _Run:
-    cfg: object
-    suffix: str
-    workdir: Path
-    telegraf: Path
-    cleanup: list[Callable[[], None]]
-
-    def later(self, action: Callable[[], None]) -> None:
-        self.cleanup.append(action)
 
 
 def _queue(run: _Run, prefix: str, start: Callable[[], Callable[[], None]]) -> None:
@@ -269,8 +215,6 @@ def mqtt_part(run: _Run) -> None:
 
 
 def run() -> int:
-    from bench.peers_storage import storage_part
-
     cfg = stack()
     workdir = Path(tempfile.mkdtemp(prefix="bench-peers-"))
     this = _Run(cfg, uuid.uuid4().hex[:8], workdir, telegraf_binary(), [])

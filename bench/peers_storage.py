@@ -6,23 +6,18 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
-from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
 from bench.common import create_topic, delete_topic
+from bench.peers_drain import Drain, _Run, watch
 from bench.peers_telegraf import TelegrafProcess, kafka_to_postgres_config
 from bench.timescaledb_sink import RECORDS, _fill_topic, _settings, raw_copy_rate, sink_rate
 from iot_pipeline.config import load_settings
 from iot_pipeline.storage.engine import create_db_engine
 
-if TYPE_CHECKING:
-    from bench.peers import Drain, _Run
-
 
 def _telegraf_rows(run: _Run, topic: str) -> Drain:
-    from bench.peers import watch
-
     cfg = run.cfg
     schema = f"bench_telegraf_{uuid.uuid4().hex[:8]}"
     engine = create_db_engine(_settings())

@@ -35,6 +35,7 @@ from iot_pipeline.kafka.consumer import FramedAvroDecoder
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
 from iot_pipeline.retry import Backoff
+from iot_pipeline.runtime import tune_for_throughput
 from iot_pipeline.sink.metrics import SinkMetrics
 from iot_pipeline.sink.step import DatabaseStore, RowStore, StoreRows
 from iot_pipeline.storage.engine import create_db_engine
@@ -184,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics=metrics,
         backoff=backoff,
     )
+    tune_for_throughput()
     try:
         service.run(stop)
     finally:
