@@ -72,7 +72,8 @@ def kafka_to_postgres_config(
     brokers: list[str], topic: str, group: str, registry: str, dsn: str, schema: str, batch: int
 ) -> str:
     """inputs.kafka_consumer with the Avro parser and the schema registry -> outputs.postgresql
-    (which writes with COPY into a table it creates), batches the size of the sink's."""
+    (which writes with COPY into a table it creates), batches the size of the sink's. The Avro
+    parser hands the timestamp-millis field over as Go's time.Time text, hence the layout."""
     servers = ", ".join(f'"{b}"' for b in brokers)
     return (
         _agent(batch, KAFKA_WINDOW)
@@ -88,7 +89,7 @@ def kafka_to_postgres_config(
   avro_measurement = "sensor_readings"
   avro_tags = ["device_id"]
   avro_timestamp = "timestamp"
-  avro_timestamp_format = "unix_ms"
+  avro_timestamp_format = "2006-01-02 15:04:05.999999999 -0700 MST"
   avro_union_mode = "nullable"
 
 [[outputs.postgresql]]
