@@ -71,7 +71,9 @@ def storage_part(run: _Run) -> None:
     records = _fill_topic(topic)
     telegraf = _telegraf_rows(run, topic)
     if telegraf.count < RECORDS:
-        print(f"WARNING: Telegraf stored only {telegraf.count:,} of {RECORDS:,} rows")
+        print(f"WARNING: Telegraf stored only {telegraf.count:,} of {RECORDS:,} rows (see its log)")
+        if not telegraf.count:
+            raise RuntimeError("Telegraf stored nothing; the comparison is void")
     ours = sink_rate(topic)
     reference = raw_copy_rate(records)
     t_rate = telegraf.rate(telegraf.count)
