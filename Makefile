@@ -7,13 +7,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  := $(PY) -m devstack
 
-.PHONY: help venv up down status logs clean run test test-python lint format bench firmware-host
+.PHONY: help venv up down status logs clean run test test-python lint format bench chaos firmware-host
 
 help:
 	@echo "make run            whole pipeline, live (starts the local stack and every service)"
 	@echo "make test           every test: lint, firmware host tests, unit, integration, end-to-end"
 	@echo "make up|down|status|logs|clean   the native local stack (Kafka x3, registry, MQTT, TimescaleDB, Prometheus)"
-	@echo "make bench          throughput/latency benchmarks, printed as figures and ratios"
+	@echo "make bench          throughput/latency benchmarks, printed as figures and ratios (BENCH=e2e: the whole pipeline)"
+	@echo "make chaos          faults injected into a steady stream; what each one cost (build/chaos/)"
 	@echo "make firmware-host  build and test the ESP32 firmware's portable core on this machine"
 
 venv: $(VENV)/.installed
@@ -55,6 +56,16 @@ test: venv lint firmware-host up
 
 bench: venv up
 	$(PY) -m bench $(BENCH)
+
+# `make bench e2e` = `make bench BENCH=e2e`: benchmark names given as goals next to `bench`.
+BENCH_NAMES := producer sink adapter e2e
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+BENCH ?= $(filter $(BENCH_NAMES),$(MAKECMDGOALS))
+$(filter $(BENCH_NAMES),$(MAKECMDGOALS)): ; @:
+endif
+
+chaos: venv up
+	$(PY) -m chaos $(FAULTS)
 
 # Fragments owned by their areas (firmware, …) add targets here.
 -include mk/*.mk

@@ -13,6 +13,7 @@ BENCHES = {
     "adapter": "bench.ruuvitag_adapter",
     "lake": "bench.lake_archiver",
     "peers": "bench.peers",
+    "e2e": "bench.e2e",
 }
 
 

@@ -21,9 +21,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from devstack.pipeline import metric_samples
-from iot_pipeline.ruuvi import RuuviReading, encode_hex
+from iot_pipeline.ruuvi import FormatE1Reading, RuuviReading, encode_hex, formate1
 
 REPO = Path(__file__).resolve().parents[1]
+# The data format of the bench's messages: 5 (RuuviTag, the hot path) or E1 (Ruuvi Air).
+FORMAT = os.environ.get("BENCH_ADAPTER_FORMAT", "5").upper()
+if FORMAT not in ("5", "E1"):
+    raise SystemExit(f"BENCH_ADAPTER_FORMAT must be 5 or E1, not {FORMAT!r}")
 
 
 def free_port() -> int:
@@ -33,6 +37,30 @@ def free_port() -> int:
 
 
 def message(sequence: int) -> str:
+    """One firmware-format message of BENCH_ADAPTER_FORMAT; unique (tag, sequence) per number."""
+    return e1_message(sequence) if FORMAT == "E1" else format5_message(sequence)
+
+
+def e1_message(sequence: int) -> str:
+    tag = f"BE:AC:E1:00:{sequence // 65535 // 256:02X}:{sequence // 65535 % 256:02X}"
+    reading = FormatE1Reading(
+        0xE1, 21.0 + sequence % 100 / 10, 41.5, 100500, 3.1, 4.2, 5.3, 6.4, 650 + sequence % 400,
+        101, 2, 312.5, sequence % 65535, False, tag,
+    )  # fmt: skip
+    payload = {
+        "gateway_id": "bench-gw",
+        "gateway_mac": "24:0A:C4:12:34:56",
+        "mac": tag,
+        "rssi": -60,
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "data_format": 0xE1,
+        "raw": formate1.encode_hex(reading),
+        **{k: v for k, v in reading.to_dict().items() if k not in ("mac", "data_format")},
+    }
+    return json.dumps(payload)
+
+
+def format5_message(sequence: int) -> str:
     tag = f"BE:AC:00:00:{sequence // 65535 // 256:02X}:{sequence // 65535 % 256:02X}"
     reading = RuuviReading(
         5,
@@ -127,13 +155,20 @@ def reference_rate(port: int, lines: Path, count: int) -> tuple[float, int, floa
 
 
 class AdapterProcess:
-    """``run_ruuvitag_adapter.py`` as a child process, its metrics scraped from /metrics."""
+    """``run_ruuvitag_adapter.py`` (or another service ``script``) as a child process, its
+    metrics scraped from /metrics on the port its ``port_setting`` names."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = int(env["ADAPTER_METRICS_PORT"])
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        script: str = "run_ruuvitag_adapter.py",
+        port_setting: str = "ADAPTER_METRICS_PORT",
+    ) -> None:
+        self.port = int(env[port_setting])
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "run_ruuvitag_adapter.py")],
+            [sys.executable, str(REPO / script)],
             cwd=REPO,
             env=env,
             stdout=self._log,

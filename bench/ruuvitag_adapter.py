@@ -2,9 +2,11 @@
 
 1. Reference: the same N QoS 1 messages from ``mosquitto_pub -l`` through Mosquitto to a paho
    subscriber alone (what MQTT itself moves on this machine).
-2. Throughput: N firmware-format RuuviTag messages (one full Format 5 reading each, nine records)
-   through the real adapter process; done when the adapter has acknowledged every message, i.e.
-   Kafka (acks=all, RF 3) confirmed all 9 N records.
+2. Throughput: N firmware-format RuuviTag messages (one full Format 5 reading each, nine records;
+   with BENCH_ADAPTER_FORMAT=E1 a Ruuvi Air E1 reading each, eleven records) through the real
+   adapter process; done when the adapter has acknowledged every message, i.e. Kafka (acks=all,
+   RF 3) confirmed all their records. ADAPTER_DERIVED_VALUES (default on) adds the derived
+   records (2 per Format 5 reading, 3 per E1); set it to false to compare with a build without.
 3. Latency: a steady rate well below capacity; p50/p99 of the adapter's own histogram of the time
    from receiving a message to acknowledging it after Kafka confirmed its records.
 4. Where the CPU goes: the paho subscriber's CPU per message in step 1, and the adapter's own
@@ -28,6 +30,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from bench.adapter_process import (
+    FORMAT,
     AdapterProcess,
     Drained,
     drain_rate,
@@ -200,7 +203,7 @@ def _report_throughput(drained: Drained, ref: float) -> None:
         "mqtt_adapter_records_published_total", 0
     )
     print(
-        f"adapter: {drained.handled:,} RuuviTag messages ({records:,.0f} Avro records, "
+        f"adapter: {drained.handled:,} Format {FORMAT} messages ({records:,.0f} Avro records, "
         f"acks=all, RF 3) in {drained.elapsed:.1f}s = {rate:,.0f} msg/s (published in "
         f"{drained.published:.1f}s)"
     )
@@ -230,7 +233,7 @@ def _report_costs(cfg: Any, topic: str, dlq: str, paho_us: float) -> None:
         f"  the adapter's work per message without MQTT (CPU, this process): parse and "
         f"validate {stages['parse']:.0f} us + records {stages['records']:.0f} us + Avro "
         f"{stages['avro']:.0f} us (each measured alone) + the rest of handle() and the "
-        f"confirmations: nine produce() calls, nine delivery callbacks, the acknowledgement, "
+        f"confirmations: a produce() call and a delivery callback per record, the acknowledgement, "
         f"metrics {rest:.0f} us = {stages['whole']:.0f} us"
     )
     print(

@@ -20,8 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import lifecycle, proc
+from devstack import lifecycle, proc, summary
 from devstack.config import REPO_ROOT, StackConfig
+from devstack.monitoring import KAFKA_LAG_EXPORTER_PORT
 from devstack.services import all_services
 
 SUMMARY_EVERY_S = 2.0
@@ -50,11 +51,19 @@ EMULATOR = "esp32/ruuvitag_gateway/host/build/ruuvi-gateway-emulator"
 # The simulator feeds Kafka directly. RuuviTag traffic reaches the adapter over MQTT from a second
 # simulator in `ruuvi` mode, or, with PIPELINE_RUUVI_SOURCE=emulator, from the firmware's own core
 # compiled for this machine (`make firmware-host` builds it), so the firmware's code runs live.
+# Its tags: two RuuviTags in Format 5, one on legacy Format 3, and Ruuvi Airs heard in E1 only, in
+# Format 6 only (a BLE 4 receiver) and in both (the adapter keeps E1): every data format reaches
+# the dashboards, the Air quality one included.
 RUUVI_SIMULATOR = PipelineService(
     "ruuvi-simulator",
     "run_producer.py",
     8004,
-    {"IOT_SIMULATOR_MODE": "ruuvi", "SIMULATOR_METRICS_PORT": "8004", "IOT_NUM_DEVICES": "4"},
+    {
+        "IOT_SIMULATOR_MODE": "ruuvi",
+        "SIMULATOR_METRICS_PORT": "8004",
+        "IOT_NUM_DEVICES": "6",
+        "IOT_RUUVI_FORMATS": "5,E1,3,6+E1,5,6",
+    },
 )
 GATEWAY_EMULATOR = PipelineService(
     "gateway-emulator",
@@ -85,17 +94,6 @@ def chosen_services(ruuvi_source: str) -> list[PipelineService]:
     return [service for service in services if service.available()]
 
 
-# (label, service, metric) rows of the live summary; counters are shown as totals and rates.
-SUMMARY_ROWS = (
-    ("simulated readings -> Kafka", "simulator", "kafka_producer_messages_delivered_total"),
-    ("ruuvi messages -> MQTT", "ruuvi-simulator", "iot_simulator_readings_total"),
-    ("adapter records -> Kafka", "ruuvitag-adapter", "mqtt_adapter_records_published_total"),
-    ("rows stored in TimescaleDB", "timescaledb-sink", "iot_messages_processed_total"),
-    ("alerts fired", "alert-consumer", "iot_alerts_fired_total"),
-    ("rows archived in Iceberg", "lake-archiver", "iot_lake_rows_archived_total"),
-)
-
-
 def service_env(cfg: StackConfig) -> dict[str, str]:
     """The services' settings for the local stack; what the user already set wins."""
     env = dict(os.environ)
@@ -111,18 +109,6 @@ def service_env(cfg: StackConfig) -> dict[str, str]:
     # The lake archiver's embedded catalog and warehouse live with the stack's other data.
     env.setdefault("LAKE_DIR", str(cfg.state_dir / "lake"))
     return env
-
-
-def counter_total(text: str, metric: str) -> float:
-    """Sum of every sample of a counter in a Prometheus text exposition."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == metric:
-                total += sample.value
-    return total
 
 
 def metric_samples(port: int, timeout: float = 5.0) -> dict[str, float]:
@@ -171,13 +157,17 @@ class Supervisor:
                 )
             print(f"[run] started {service.name} (pid {self.children[service.name].pid})")
 
-    def check_children(self, reported: set[str]) -> None:
+    def check_children(self, reported: set[str]) -> bool:
+        """Print the log tail of each service that exited since the last call; True if any."""
+        printed = False
         for service in self.services:
             child = self.children[service.name]
             if child.poll() is not None and service.name not in reported:
                 reported.add(service.name)
                 print(f"[run] {service.name} exited with status {child.returncode}; log tail:")
                 print(proc.tail(self.logfile(service), 20))
+                printed = True
+        return printed
 
     def stop(self) -> None:
         # Producers first so the consumers can drain what was already sent.
@@ -193,22 +183,53 @@ class Supervisor:
                 child.kill()
                 print(f"[run] {name} did not stop within {STOP_TIMEOUT_S:.0f}s: killed")
 
-    def summary(self, previous: dict[str, float], elapsed: float) -> list[str]:
+    def states(self) -> dict[str, tuple[bool | None, int | None]]:
+        """(running, exit code) of each service started here."""
+        states: dict[str, tuple[bool | None, int | None]] = {}
+        for name, child in self.children.items():
+            code = child.poll()
+            states[name] = (code is None, code)
+        return states
+
+    def scrape_all(self) -> dict[str, str | None]:
+        """Every service's /metrics text (None: not answering), and the lag exporter's."""
         ports = {s.name: s.metrics_port for s in self.services if s.metrics_port}
-        texts = {name: scrape(port) for name, port in ports.items()}
-        lines = []
-        for label, service, metric in SUMMARY_ROWS:
-            if service not in ports:
-                continue
-            text = texts[service]
-            if text is None:
-                lines.append(f"  {label:<30} (metrics not reachable yet)")
-                continue
-            total = counter_total(text, metric)
-            rate = (total - previous.get(label, total)) / elapsed if elapsed else 0.0
-            previous[label] = total
-            lines.append(f"  {label:<30} {total:>12,.0f} total  {rate:>9,.1f}/s")
-        return lines
+        ports["lag-exporter"] = KAFKA_LAG_EXPORTER_PORT
+        return {name: scrape(port) for name, port in ports.items()}
+
+
+class LiveSummary:
+    """Scrapes every refresh and prints the table in place on a terminal, lines otherwise."""
+
+    def __init__(self, supervisor: Supervisor, tty: bool) -> None:
+        self._supervisor = supervisor
+        self._tty = tty
+        self._previous: dict[str, str | None] = {}
+        self._height = 0
+
+    def refresh(self, elapsed: float) -> str:
+        texts = self._supervisor.scrape_all()
+        states = self._supervisor.states()
+        started = {s.name for s in self._supervisor.services}
+        rows = [
+            summary.stage_row(
+                stage, texts, self._previous, states.get(stage.service, (None, None)), elapsed
+            )
+            for stage in summary.STAGES
+            if stage.service in started
+        ]
+        self._previous = texts
+        clock = time.strftime("%H:%M:%S")
+        if not self._tty:
+            return "\n".join(summary.plain(rows, clock)) + "\n"
+        lines = summary.table(rows, clock)
+        out = summary.redraw(lines, self._height)
+        self._height = len(lines)
+        return out
+
+    def below_other_output(self) -> None:
+        """Something else was printed: draw the next table under it, not over it."""
+        self._height = 0
 
 
 def run_pipeline(cfg: StackConfig) -> int:
@@ -231,14 +252,16 @@ def run_pipeline(cfg: StackConfig) -> int:
         signal.signal(signum, lambda *_: stop.set())
     supervisor.start(env)
     print(f"[run] service logs: {supervisor.log_dir}/  -- Ctrl-C stops everything")
-    previous: dict[str, float] = {}
+    live = LiveSummary(supervisor, sys.stdout.isatty())
+    live.refresh(0.0)  # the first scrape: rates and p99 start from here
     reported: set[str] = set()
     last = time.monotonic()
     while not stop.wait(SUMMARY_EVERY_S):
         now = time.monotonic()
-        supervisor.check_children(reported)
-        print(time.strftime("%H:%M:%S"), "pipeline:")
-        print("\n".join(supervisor.summary(previous, now - last)), flush=True)
+        if supervisor.check_children(reported):
+            live.below_other_output()
+        sys.stdout.write(live.refresh(now - last))
+        sys.stdout.flush()
         last = now
     print("\n[run] stopping services ...")
     supervisor.stop()

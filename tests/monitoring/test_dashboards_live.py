@@ -26,18 +26,10 @@ pytestmark = pytest.mark.e2e
 
 ALL_QUERIES = [q for board in load_dashboards().values() for q in queries(board)]
 
-# Ruuvi Air records (co2, pm*, voc/nox, illuminance) and the derived ones reach TimescaleDB once
-# the adapter decodes formats 3/6/E1 and `devstack run` simulates Ruuvi Airs (issue 13, phase 2).
-# Until then their panels have no rows; strict, so this mark must go when they do. Their SQL is
-# checked to run against the live database meanwhile (test_air_quality_sql_runs).
-AWAITING_AIR_RECORDS = "Air quality"
-
-
-def _sql_param(query: Query) -> Any:
-    if query.dashboard != AWAITING_AIR_RECORDS:
-        return query
-    reason = "no Ruuvi Air records until the adapter decodes formats 6/E1 (issue 13 phase 2)"
-    return pytest.param(query, marks=pytest.mark.xfail(strict=True, reason=reason))
+# The Air quality dashboard's panels need Ruuvi Air records (co2, pm*, voc/nox, illuminance) and
+# derived ones: `devstack run`'s ruuvi simulator has Ruuvi Air tags (E1, 6, 6+E1) and Format 3
+# beside Format 5, and the adapter publishes derived values by default.
+AIR_QUALITY = "Air quality"
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 240) -> Any:
@@ -140,7 +132,7 @@ def variables(sql: Callable[[str], list[tuple[Any, ...]]]) -> dict[str, list[str
 
 @pytest.mark.parametrize(
     "query",
-    [_sql_param(q) for q in ALL_QUERIES if q.datasource == "timescaledb"],
+    [q for q in ALL_QUERIES if q.datasource == "timescaledb"],
     ids=lambda q: q.name,
 )
 def test_sql_panel_returns_data(
@@ -154,7 +146,7 @@ def test_sql_panel_returns_data(
 
 @pytest.mark.parametrize(
     "query",
-    [q for q in ALL_QUERIES if q.dashboard == AWAITING_AIR_RECORDS],
+    [q for q in ALL_QUERIES if q.dashboard == AIR_QUALITY],
     ids=lambda q: q.name,
 )
 def test_air_quality_sql_runs(postgres_dsn: str, query: Query) -> None:

@@ -26,11 +26,13 @@ class DuplicateFilter:
         return len(self._first_seen)
 
     def _expire(self, now: float) -> None:
-        cutoff = now - self.window_seconds
+        # ``now - seen <= window``, not ``seen >= now - window``: the two round differently, and
+        # "within the window" is the age of the entry (hypothesis found the float edge).
+        window = self.window_seconds
         entries = self._first_seen
         while entries:
             key, seen = next(iter(entries.items()))
-            if seen >= cutoff:
+            if now - seen <= window:
                 break
             del entries[key]
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from iot_pipeline.adapter.transform import SENSOR_NAMES, BatteryModel, Threshold
+from iot_pipeline.adapter.transform import ALL_SENSOR_NAMES, BatteryModel, Threshold
 from iot_pipeline.adapter.validation import ValidationLimits
 from iot_pipeline.config import Settings, SettingsError
 
@@ -21,14 +21,17 @@ class AdapterOptions:
     retry_backoff_sec: float = 1.0
     max_devices_tracked: int = 100_000
     max_gateways_tracked: int = 10_000
+    derived_values: bool = False  # also publish dew point, absolute humidity, IAQS records
+    air_format_hold_sec: float = 60.0  # a tag heard in E1 has its Format 6 dropped this long
 
 
 def build_options(settings: Settings) -> AdapterOptions:
     """The adapter's options from the settings (SettingsError naming the variable if invalid)."""
-    unknown = sorted(set(settings.adapter_anomaly_thresholds) - set(SENSOR_NAMES))
+    unknown = sorted(set(settings.adapter_anomaly_thresholds) - set(ALL_SENSOR_NAMES))
     if unknown:
         raise SettingsError(
-            f"ADAPTER_ANOMALY_THRESHOLDS: unknown sensors {unknown}; known: {list(SENSOR_NAMES)}"
+            f"ADAPTER_ANOMALY_THRESHOLDS: unknown sensors {unknown}; "
+            f"known: {list(ALL_SENSOR_NAMES)}"
         )
     if settings.adapter_battery_full_volts <= settings.adapter_battery_empty_volts:
         raise SettingsError("ADAPTER_BATTERY_FULL_VOLTS must be above ADAPTER_BATTERY_EMPTY_VOLTS")
@@ -48,4 +51,5 @@ def build_options(settings: Settings) -> AdapterOptions:
         ),
         dedup_window_sec=settings.adapter_dedup_window_sec,
         dedup_max_entries=settings.adapter_dedup_max_entries,
+        derived_values=settings.adapter_derived_values,
     )

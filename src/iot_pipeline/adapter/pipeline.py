@@ -1,5 +1,11 @@
-"""The adapter's pipeline for one MQTT message: validate -> drop duplicates -> records ->
-produce, or a dead letter with the reason; gateway status messages update the fleet.
+"""The adapter's pipeline for one MQTT message: validate -> Ruuvi Air's E1-over-6 rule -> drop
+duplicates -> records -> produce, or a dead letter with the reason; gateway status messages
+update the fleet.
+
+A measurement is identified by (tag MAC, ``sensors.measurement_key``): the measurement sequence
+(Format 5's 16 bits, Format 6's 8, E1's 24); Format 3 has none, so the CRC-32 of its payload
+(a tag repeats the same payload until it measures again); a Format 3 reading known only by its
+decoded fields is never a duplicate.
 
 Each message is handled as it arrives, on the one thread that also reads MQTT (see service);
 the ledger acknowledges it once Kafka has confirmed everything made from it.
@@ -24,8 +30,12 @@ from iot_pipeline.adapter.reasons import Rejection
 from iot_pipeline.adapter.transform import reading_records
 from iot_pipeline.adapter.validation import GatewayStatus, SourceFormat, TagReading, parse_message
 from iot_pipeline.kafka.dead_letter import dead_letter_headers
+from iot_pipeline.ruuvi.preference import FORMAT_6, FORMAT_E1, AirFormatPreference
+from iot_pipeline.ruuvi.sensors import measurement_key
 
 SERVICE_NAME = "ruuvitag-adapter"
+_AIR_FORMATS = frozenset({FORMAT_6, FORMAT_E1})
+_FORMAT_3 = 3
 INTERNAL_ERROR = "internal_error"  # DLQ reason when processing a message failed (a bug)
 
 
@@ -57,6 +67,11 @@ class AdapterMetrics:
             "Readings dropped as already published through another gateway.",
             registry=registry,
         )
+        self.format6_dropped = Counter(
+            "mqtt_adapter_format6_dropped_total",
+            "Ruuvi Air Format 6 readings dropped because the tag is heard in E1 (the spec's rule).",
+            registry=registry,
+        )
         self.transform_duration = Histogram(
             "mqtt_adapter_transformation_duration_seconds",
             "Time to validate, transform and serialize one message.",
@@ -86,6 +101,7 @@ class Adapter:
         self._metrics = metrics
         self._clock = clock
         self._dedup = DuplicateFilter(options.dedup_window_sec, options.dedup_max_entries)
+        self._air = AirFormatPreference(options.air_format_hold_sec, options.max_devices_tracked)
         self._delivery = Delivery(sink, metrics.delivery, clock, options.retry_backoff_sec)
         self._ledger = AckLedger(acknowledge, metrics.ledger, clock, self._delivery.failed)
         self._fleet = Fleet(
@@ -125,7 +141,18 @@ class Adapter:
         self._metrics.transform_duration.observe(time.perf_counter() - started)
 
     def _reading(self, message: Incoming, reading: TagReading) -> None:
-        sequence = reading.values.measurement_sequence
+        measured = reading.values
+        data_format = measured.data_format
+        if data_format in _AIR_FORMATS and not self._air.accept(
+            reading.tag_mac, data_format, self._clock()
+        ):
+            self._metrics.format6_dropped.inc()  # the tag's E1 carries the same measurement
+            self._acknowledge(message.mid, message.qos)
+            return
+        if data_format == _FORMAT_3:
+            sequence = measurement_key(measured, reading.payload)
+        else:
+            sequence = measured.measurement_sequence
         dedup_key = None if sequence is None else (reading.tag_mac, sequence)
         if self._dedup.is_duplicate(reading.tag_mac, sequence, self._clock()):
             self._metrics.duplicates.inc()
@@ -134,7 +161,12 @@ class Adapter:
                 self._acknowledge(message.mid, message.qos)
             return
         try:
-            records = reading_records(reading, self._options.thresholds, self._options.battery)
+            records = reading_records(
+                reading,
+                self._options.thresholds,
+                self._options.battery,
+                self._options.derived_values,
+            )
             values = self._encode_records(records)
         except Exception as exc:  # a bug, not bad input: keep the message for a person
             self._dedup.forget(reading.tag_mac, sequence)

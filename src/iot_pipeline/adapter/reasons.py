@@ -11,8 +11,8 @@ class RejectReason(StrEnum):
 
     NOT_JSON = "not_json"  # not UTF-8, not JSON, or non-standard JSON (NaN, Infinity)
     SCHEMA = "schema"  # JSON of the wrong shape: missing field, wrong type, bad identifier
-    OUT_OF_RANGE = "out_of_range"  # a value outside the Format 5 / physical range
-    UNKNOWN_FORMAT = "unknown_format"  # Ruuvi data in a format other than 5
+    OUT_OF_RANGE = "out_of_range"  # a value outside its data format's / physical range
+    UNKNOWN_FORMAT = "unknown_format"  # Ruuvi data in a format other than 3, 5, 6, E1
     OVERSIZE = "oversize"  # payload larger than the configured limit
     DECODE_MISMATCH = "decode_mismatch"  # decoded fields disagree with the raw data
     BAD_MAC = "bad_mac"  # a MAC address that is not AA:BB:CC:DD:EE:FF

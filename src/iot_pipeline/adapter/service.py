@@ -31,11 +31,11 @@ from iot_pipeline.adapter.encoding import records_encoder
 from iot_pipeline.adapter.options import build_options
 from iot_pipeline.adapter.pipeline import SERVICE_NAME, Adapter, AdapterMetrics
 from iot_pipeline.adapter.session import MqttSession, SessionMetrics
-from iot_pipeline.adapter.transform import SENSOR_NAMES
+from iot_pipeline.adapter.transform import MAX_RECORDS
 from iot_pipeline.config import Settings, SettingsError, load_settings
 from iot_pipeline.kafka.producer import AvroProducer
 
-RECORDS_PER_MESSAGE = len(SENSOR_NAMES) + 1  # at most: one per sensor, plus headroom
+RECORDS_PER_MESSAGE = MAX_RECORDS + 1  # at most: every sensor of a format + derived, + 1
 
 
 class MessageSource(Protocol):

@@ -3,7 +3,10 @@
 Each available sensor value becomes one record: device_id ``<tag mac lower-case>_<sensor>``,
 device_type ``<sensor>_sensor``, the unit of the contract, the tag and gateway context in the
 RuuviTag fields, and ``is_anomaly`` from the configured thresholds. Not-available values (None)
-produce no record.
+produce no record. Which fields of a reading become which sensors, per data format (3, 5, 6, E1),
+and their units are ``iot_pipeline.ruuvi.sensors``; with ``derived`` the derived quantities
+(dew point, absolute humidity, Ruuvi Air's IAQS) follow the measured values. Ruuvi Air's
+calibration flag travels in the metadata.
 """
 
 from __future__ import annotations
@@ -13,20 +16,20 @@ from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from iot_pipeline.adapter.validation import TagReading
+from iot_pipeline.ruuvi.derived import derived_values
+from iot_pipeline.ruuvi.sensors import DERIVED_FIELDS, SENSORS_BY_FORMAT, UNITS
+from iot_pipeline.ruuvi.sensors import reading_metadata as values_metadata
 
-# (field of the reading, unit) in the order records are produced.
-SENSORS: Final[tuple[tuple[str, str], ...]] = (
-    ("temperature", "°C"),
-    ("humidity", "%"),
-    ("pressure", "Pa"),
-    ("acceleration_x", "g"),
-    ("acceleration_y", "g"),
-    ("acceleration_z", "g"),
-    ("battery", "V"),
-    ("tx_power", "dBm"),
-    ("movement_counter", "count"),
+# (field of the reading, unit) of a Format 5 reading, in the order records are produced.
+SENSORS: Final[tuple[tuple[str, str], ...]] = tuple(
+    (field.sensor, field.unit) for field in SENSORS_BY_FORMAT[5]
 )
 SENSOR_NAMES: Final = tuple(name for name, _ in SENSORS)
+# Every sensor any reading can produce, derived ones included (thresholds may name any of them).
+ALL_SENSOR_NAMES: Final = tuple(UNITS)
+# The most records one reading can produce (every measured field of a format, plus derived).
+MAX_RECORDS: Final = max(len(fields) for fields in SENSORS_BY_FORMAT.values()) + len(DERIVED_FIELDS)
+_AIR_FORMATS: Final = frozenset({6, 0xE1})  # readings whose metadata has more context
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,8 @@ def reading_metadata(reading: TagReading) -> dict[str, str]:
         metadata["gateway_mac"] = reading.gateway_mac
     if reading.raw is not None:
         metadata["raw"] = reading.raw
+    if reading.values.data_format in _AIR_FORMATS:
+        metadata.update(values_metadata(reading.values))
     return metadata
 
 
@@ -109,22 +114,21 @@ class ReadingRecords:
         ]
 
 
-# Per sensor: (reading field, device_type, unit), built once.
-_SENSOR_TYPES: Final = tuple((sensor, f"{sensor}_sensor", unit) for sensor, unit in SENSORS)
-
-
 def reading_records(
     reading: TagReading,
     thresholds: Mapping[str, Threshold],
     battery: BatteryModel | None = None,
+    derived: bool = False,
 ) -> ReadingRecords:
-    """The per-sensor records for one reading, shared fields apart."""
+    """The per-sensor records for one reading, shared fields apart; with ``derived``, the
+    derived quantities' records after the measured ones."""
     battery = battery or BatteryModel()
     values = reading.values
+    volts = getattr(values, "battery", None)  # Ruuvi Air reports no battery
     shared = {
         "timestamp": reading.timestamp,
         "location": None,
-        "battery_level": None if values.battery is None else battery.percent(values.battery),
+        "battery_level": None if volts is None else battery.percent(volts),
         "signal_strength": None if reading.rssi is None else float(reading.rssi),
         "firmware_version": None,
         "metadata": reading_metadata(reading),
@@ -135,14 +139,22 @@ def reading_records(
     }
     prefix = device_id(reading.tag_mac, "")
     sensors = []
-    for sensor, device_type, unit in _SENSOR_TYPES:
-        raw_value = getattr(values, sensor)
+    for field, sensor, device_type, unit in SENSORS_BY_FORMAT[values.data_format]:
+        raw_value = getattr(values, field)
         if raw_value is None:
             continue
         value = float(raw_value)
         threshold = thresholds.get(sensor)
         anomaly = threshold is not None and threshold.is_anomaly(value)
         sensors.append(SensorRecord(prefix + sensor, device_type, value, unit, anomaly))
+    if derived:
+        for sensor, value in derived_values(values).items():
+            spec = DERIVED_FIELDS[sensor]
+            threshold = thresholds.get(sensor)
+            anomaly = threshold is not None and threshold.is_anomaly(value)
+            sensors.append(
+                SensorRecord(prefix + sensor, spec.device_type, value, spec.unit, anomaly)
+            )
     return ReadingRecords(shared, tuple(sensors))
 
 
@@ -150,6 +162,7 @@ def to_records(
     reading: TagReading,
     thresholds: Mapping[str, Threshold],
     battery: BatteryModel | None = None,
+    derived: bool = False,
 ) -> list[dict[str, Any]]:
     """The per-sensor records (dicts matching iot_sensor_reading) for one reading."""
-    return reading_records(reading, thresholds, battery).as_dicts()
+    return reading_records(reading, thresholds, battery, derived).as_dicts()

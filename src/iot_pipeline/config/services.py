@@ -139,8 +139,24 @@ class SinkSettings(BaseModel):
     data_sink_commit_interval: float = Field(
         1.0, gt=0, description="Seconds after which a partial batch is written anyway."
     )
+    data_sink_write_when_caught_up: bool = Field(
+        True,
+        description="Also write a partial batch as soon as the sink has read everything waiting "
+        "(latency-aware batching): at light load each reading is stored within milliseconds, "
+        "one transaction per poll; under a backlog batches still fill up to "
+        "DATA_SINK_BATCH_SIZE. False: only full batches or DATA_SINK_COMMIT_INTERVAL.",
+    )
     sink_consumer_group_id: str = Field(
         "iot-timescaledb-sink", description="Consumer group of the TimescaleDB sink."
+    )
+    sink_session_timeout: float = Field(
+        10.0,
+        ge=6,
+        le=300,
+        description="Seconds before a crashed sink's partitions go to another instance, or to "
+        "its own restart (Kafka session timeout; make chaos: a SIGKILLed sink's rows resume "
+        "about this long after its restart). Heartbeats run on their own thread, so slow "
+        "database writes do not count against it.",
     )
     sink_metrics_port: int = Field(8003, ge=0, le=65535, description="Sink metrics port.")
     data_sink_write_method: Literal["copy", "copy_staging", "values"] = Field(

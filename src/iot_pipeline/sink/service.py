@@ -48,7 +48,15 @@ from iot_pipeline.storage.migrate import (
 )
 from iot_pipeline.storage.rows import Row
 from iot_pipeline.storage.writer import WriteMethod, is_data_error
-from iot_pipeline.stream import ConsumerLoop, DeadLetterQueue, Decoder, SizeOrAge, StopPatience
+from iot_pipeline.stream import (
+    BatchPolicy,
+    ConsumerLoop,
+    DeadLetterQueue,
+    Decoder,
+    SizeOrAge,
+    StopPatience,
+    WhenCaughtUp,
+)
 from iot_pipeline.stream.stopping import stop_on_signals
 
 SERVICE_NAME = "timescaledb-sink"
@@ -57,9 +65,16 @@ SERVICE_NAME = "timescaledb-sink"
 FINAL_FLUSH_PATIENCE = 15.0
 
 
+def batch_policy(batch_size: int, commit_interval: float, when_caught_up: bool) -> BatchPolicy:
+    """Full batches, or ``commit_interval`` after the first row; with ``when_caught_up`` also
+    as soon as nothing more is waiting (the default: milliseconds at light load)."""
+    size_or_age = SizeOrAge(max_size=batch_size, max_age=commit_interval)
+    return WhenCaughtUp(size_or_age) if when_caught_up else size_or_age
+
+
 class SinkService:
-    """The sink's consumer: :class:`StoreRows` on a :class:`ConsumerLoop` (size-or-age batches,
-    dead letters to ``dlq_topic``, back-pressure while the database is unreachable)."""
+    """The sink's consumer: :class:`StoreRows` on a :class:`ConsumerLoop` (latency-aware
+    batches, dead letters to ``dlq_topic``, back-pressure while the database is unreachable)."""
 
     def __init__(
         self,
@@ -73,6 +88,7 @@ class SinkService:
         batch_size: int,
         commit_interval: float,
         metrics: SinkMetrics,
+        write_when_caught_up: bool = True,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -83,7 +99,7 @@ class SinkService:
             decode,
             StoreRows(store, metrics, clock=clock, wall_clock=wall_clock),
             topics=[topic],
-            policy=SizeOrAge(max_size=batch_size, max_age=commit_interval),
+            policy=batch_policy(batch_size, commit_interval, write_when_caught_up),
             dead_letters=DeadLetterQueue(dlq_producer, dlq_topic, SERVICE_NAME),
             observer=metrics,
             backoff=backoff,
@@ -169,7 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     metrics.edition.info(path)
     logger.info("TimescaleDB storage path: {}", path)
 
-    consumer = Consumer(consumer_config(settings, settings.sink_consumer_group_id, SERVICE_NAME))
+    consumer = Consumer(
+        {
+            **consumer_config(settings, settings.sink_consumer_group_id, SERVICE_NAME),
+            "session.timeout.ms": round(settings.sink_session_timeout * 1000),
+        }
+    )
     dlq = Producer(producer_config(settings, f"{SERVICE_NAME}-dlq"))
     decoder = FramedAvroDecoder(SchemaRegistryClient({"url": settings.schema_registry_url}))
     MaintenanceThread(engine, edition, settings, metrics, stop).start()
@@ -183,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=settings.data_sink_batch_size,
         commit_interval=settings.data_sink_commit_interval,
         metrics=metrics,
+        write_when_caught_up=settings.data_sink_write_when_caught_up,
         backoff=backoff,
     )
     tune_for_throughput()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from confluent_kafka import Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 from loguru import logger
 from sqlalchemy import Engine
 
@@ -57,6 +57,15 @@ class DatabaseStore:
         return write_rows_one_by_one(self._engine, rows)
 
 
+def kafka_time(message: Message) -> float | None:
+    """A record's Kafka timestamp in epoch seconds (producer create time, or the broker's
+    append time); None when the record has none."""
+    kind, millis = message.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE or millis is None or millis <= 0:
+        return None
+    return float(millis) / 1000.0
+
+
 def _transient(exc: Exception) -> Transient:
     return Transient(" ".join(str(exc).split()))
 
@@ -91,11 +100,14 @@ class StoreRows(StepBase[Row]):
             inserted = stored  # one-by-one path: new vs duplicate is not told apart
         now_wall = self._wall()
         refused_at = {r.index for r in refused}
-        for i, row in enumerate(rows):
+        for i, (row, message) in enumerate(zip(rows, batch.value_messages, strict=True)):
             if i not in refused_at:
                 self._metrics.sensor_to_commit.observe(
                     max(0.0, now_wall - row[_TS_INDEX].timestamp())
                 )
+                produced = kafka_time(message)
+                if produced is not None:
+                    self._metrics.kafka_to_commit.observe(max(0.0, now_wall - produced))
         self._metrics.processed.inc(stored)
         self._metrics.rows_inserted.inc(inserted)
         self._metrics.duplicates.inc(max(0, stored - inserted))

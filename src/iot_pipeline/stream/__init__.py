@@ -53,10 +53,10 @@ The pieces:
   destination refused), and optional hooks ``on_assign`` (return the offsets to start from:
   the loop seeks there, the way Iceberg's Kafka Connect sink restores offsets kept in its
   snapshots), ``on_revoke``, ``poll_timeout`` (wake up for a timer) and ``after_cycle``.
-- :class:`BatchPolicy`: when a batch is written. :class:`SizeOrAge` (the sink),
-  :class:`EveryPoll` (the alert consumer: each poll, even an empty one),
-  :class:`WhenCaughtUp` (SizeOrAge, or as soon as the consumer reached the end of its
-  partitions). Pure, clock passed in.
+- :class:`BatchPolicy`: when a batch is written. :class:`WhenCaughtUp` (the sink: SizeOrAge,
+  or as soon as the consumer reached the end of its partitions), :class:`SizeOrAge` (full or
+  old), :class:`EveryPollWhenCaughtUp` (the alert consumer: each poll, even an empty one, as
+  soon as it caught up), :class:`EveryPoll` (each poll after its wait). Pure, clock passed in.
 - :class:`LoopObserver`: the loop's events; the service's metrics class implements it next to the
   metrics it declares. :class:`NullObserver` counts nothing.
 - :class:`DeadLetterQueue`: produces dead letters with the one header convention of
@@ -74,6 +74,7 @@ from iot_pipeline.stream.batching import (
     BatchView,
     DeadLetter,
     EveryPoll,
+    EveryPollWhenCaughtUp,
     SizeOrAge,
     WhenCaughtUp,
     partition_key,
@@ -105,6 +106,7 @@ __all__ = [
     "DeadLetterQueue",
     "Decoder",
     "EveryPoll",
+    "EveryPollWhenCaughtUp",
     "LoopObserver",
     "NullObserver",
     "Rejected",

@@ -148,11 +148,18 @@ class SizeOrAge:
 class WhenCaughtUp:
     """``inner``, but also write as soon as a poll found the consumer at the end of its
     partitions (fewer messages than asked for): low latency when the stream is slow, full
-    batches when there is a backlog."""
+    batches when there is a backlog.
+
+    A poll blocks until it has all it asked for or its timeout expires, so an empty batch asks
+    for one message (the poll returns the moment one arrives) and a batch in hand is topped up
+    without waiting (what is already fetched, then caught up). Batches grow by themselves with
+    the load: whatever arrives while one is written makes the next."""
 
     inner: SizeOrAge
 
     def room(self, view: BatchView) -> int:
+        if view.messages == 0:
+            return 1
         return self.inner.room(view)
 
     def is_full(self, view: BatchView) -> bool:
@@ -162,6 +169,8 @@ class WhenCaughtUp:
         return self.inner.is_due(view, now) or (view.messages > 0 and view.caught_up)
 
     def wait_time(self, view: BatchView, now: float, longest: float) -> float:
+        if view.messages:
+            return 0.0
         return self.inner.wait_time(view, now, longest)
 
 
@@ -184,3 +193,26 @@ class EveryPoll:
 
     def wait_time(self, view: BatchView, now: float, longest: float) -> float:
         return longest
+
+
+@dataclass(frozen=True, slots=True)
+class EveryPollWhenCaughtUp:
+    """:class:`EveryPoll` without the wait: an empty batch asks for one message (the poll
+    returns the moment one arrives, or at its timeout with none: an empty write, for the
+    step's timers), a batch in hand is topped up with what is already fetched, and it is
+    written once the consumer has caught up or ``max_size`` messages are in hand. At light load
+    each message is handled within milliseconds instead of at the poll's timeout."""
+
+    max_size: int
+
+    def room(self, view: BatchView) -> int:
+        return 1 if view.messages == 0 else max(1, self.max_size - view.messages)
+
+    def is_full(self, view: BatchView) -> bool:
+        return view.messages >= self.max_size
+
+    def is_due(self, view: BatchView, now: float) -> bool:
+        return view.messages == 0 or view.caught_up or self.is_full(view)
+
+    def wait_time(self, view: BatchView, now: float, longest: float) -> float:
+        return longest if view.messages == 0 else 0.0

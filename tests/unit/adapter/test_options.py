@@ -27,3 +27,12 @@ def test_topic_filters_come_from_a_comma_separated_variable(
 ) -> None:
     monkeypatch.setenv("ADAPTER_MQTT_TOPICS", "$share/adapters/ruuvitag/data, ruuvi/+/+")
     assert load_settings().adapter_mqtt_topics == ["$share/adapters/ruuvitag/data", "ruuvi/+/+"]
+
+
+def test_derived_values_switch_and_thresholds_for_the_new_sensors() -> None:
+    assert build_options(load_settings()).derived_values is True  # the documented default
+    assert build_options(load_settings(adapter_derived_values=False)).derived_values is False
+    options = build_options(
+        load_settings(adapter_anomaly_thresholds={"co2": (None, 1400), "dew_point": (None, 20)})
+    )
+    assert options.thresholds["co2"].high == 1400 and options.thresholds["dew_point"].high == 20

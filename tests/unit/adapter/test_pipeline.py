@@ -5,6 +5,7 @@ retried; duplicates ride on the original's acknowledgement."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -224,3 +225,134 @@ def test_records_refused_inside_a_batch_are_retried_alone_and_ack_waits_for_them
     assert refused_keys.isdisjoint(item["key"] for item in sink.sent[:7])
     sink.deliver()
     assert acks == [(6, 1)]
+
+
+# --- formats 3, 6 and E1 -----------------------------------------------------------------------
+
+BY_FORMAT = FIRMWARE["payloads_by_format"]
+AIR_TAG = "CB:B8:33:4C:88:4F"
+
+
+def _setup_with(**options: object) -> Setup:
+    sink = FakeSink()
+    registry = CollectorRegistry()
+    acks: list[tuple[int, int]] = []
+    clock = Clock()
+    adapter = Adapter(
+        sink,
+        "dlq",
+        lambda mid, qos: acks.append((mid, qos)),
+        AdapterOptions(thresholds=DEFAULT_THRESHOLDS, **options),  # type: ignore[arg-type]
+        AdapterMetrics(registry),
+        clock=clock,
+    )
+    return adapter, sink, acks, clock, registry
+
+
+def _keys(sink: FakeSink) -> list[str]:
+    return [s["key"].decode().split("_", 1)[1] for s in sink.sent if s["topic"] == "readings"]
+
+
+def test_every_format_is_published_none_dead_lettered() -> None:
+    adapter, sink, acks, _, registry = _setup()
+    for mid, key in enumerate(("3", "6", "E1"), start=1):
+        adapter.handle(_msg(BY_FORMAT[key], mid=mid))
+    # Format 6 came first for the Air tag, so it is kept; E1 then supersedes it.
+    assert "co2" in _keys(sink) and "pm10_0" in _keys(sink) and "battery" in _keys(sink)
+    assert [s for s in sink.sent if s["topic"] == "dlq"] == []
+    sink.deliver()
+    assert sorted(acks) == [(1, 1), (2, 1), (3, 1)]
+    assert _metric(registry, "mqtt_adapter_readings_total", {"source": "esp32_firmware"}) == 3
+
+
+def test_format6_of_a_tag_heard_in_e1_is_dropped_and_counted() -> None:
+    adapter, sink, acks, clock, registry = _setup()
+    adapter.handle(_msg(BY_FORMAT["E1"], mid=1))
+    published = len(sink.sent)
+    adapter.handle(_msg(BY_FORMAT["6"], mid=2))
+    assert len(sink.sent) == published  # nothing from Format 6
+    assert acks == [(2, 1)]  # acknowledged at once, not dead-lettered
+    assert _metric(registry, "mqtt_adapter_format6_dropped_total") == 1
+    clock.now += 61  # E1 silent longer than the hold time: Format 6 is the tag's data again
+    adapter.handle(_msg(BY_FORMAT["6"], mid=3))
+    assert len(sink.sent) > published
+
+
+def test_format6_of_another_tag_is_kept() -> None:
+    adapter, sink, _, _, registry = _setup()
+    adapter.handle(_msg(BY_FORMAT["E1"], mid=1))
+    other = dict(BY_FORMAT["6"], mac="00:00:00:4C:88:4F")  # same low half, another tag
+    before = len(sink.sent)
+    adapter.handle(_msg(other, mid=2))
+    assert len(sink.sent) > before
+    assert _metric(registry, "mqtt_adapter_format6_dropped_total") == 0
+
+
+def test_e1_duplicates_are_found_by_the_24_bit_sequence() -> None:
+    adapter, sink, acks, _, registry = _setup()
+    adapter.handle(_msg(BY_FORMAT["E1"], mid=1))
+    count = len(sink.sent)
+    adapter.handle(_msg(dict(BY_FORMAT["E1"], gateway_id="esp32-gw-02"), mid=2))
+    assert len(sink.sent) == count
+    assert _metric(registry, "mqtt_adapter_duplicates_total") == 1
+    # The same low 16 bits in another measurement is not a duplicate.
+    from iot_pipeline.ruuvi import formate1
+
+    decoded = formate1.decode_hex(BY_FORMAT["E1"]["raw"])
+    seq = decoded.measurement_sequence
+    assert seq is not None
+    later = replace(decoded, measurement_sequence=seq + 0x10000)
+    adapter.handle(
+        _msg(
+            dict(BY_FORMAT["E1"], raw=formate1.encode_hex(later), measurement_sequence=seq + 65536),
+            mid=3,
+        )
+    )
+    assert len(sink.sent) == 2 * count
+    sink.deliver()
+    assert sorted(acks) == [(1, 1), (2, 1), (3, 1)]
+
+
+def test_format3_duplicates_are_the_same_payload_from_another_gateway() -> None:
+    adapter, sink, _, _, registry = _setup()
+    adapter.handle(_msg(BY_FORMAT["3"], mid=1))
+    count = len(sink.sent)
+    adapter.handle(_msg(dict(BY_FORMAT["3"], gateway_id="esp32-gw-02"), mid=2))
+    assert len(sink.sent) == count
+    assert _metric(registry, "mqtt_adapter_duplicates_total") == 1
+    wetter = "032A1A1ECE1EFC18F94202CA0B53"  # humidity byte changed: a new measurement
+    adapter.handle(_msg(dict(BY_FORMAT["3"], raw=wetter, humidity=21.0), mid=3))
+    assert len(sink.sent) == 2 * count
+
+
+def test_the_same_format3_payload_through_the_official_gateway_is_a_duplicate() -> None:
+    adapter, _sink, _, _, registry = _setup()
+    adapter.handle(_msg(BY_FORMAT["3"], mid=1))
+    advertisement = "02010611FF9904" + BY_FORMAT["3"]["raw"]
+    gateway = {"gw_mac": "C8:25:2D:8E:9C:2C", "data": advertisement}
+    adapter.handle(_msg(gateway, mid=2, topic=f"ruuvi/C8:25:2D:8E:9C:2C/{AIR_TAG}"))
+    assert _metric(registry, "mqtt_adapter_duplicates_total") == 1
+
+
+def test_derived_records_only_when_switched_on() -> None:
+    adapter, sink, _, _, _ = _setup_with(derived_values=True)
+    adapter.handle(_msg(BY_FORMAT["E1"], mid=1))
+    assert {"dew_point", "absolute_humidity", "air_quality_index"} <= set(_keys(sink))
+    adapter, sink, _, _, _ = _setup()
+    adapter.handle(_msg(BY_FORMAT["E1"], mid=1))
+    assert not {"dew_point", "absolute_humidity", "air_quality_index"} & set(_keys(sink))
+
+
+def test_malformed_air_payload_is_dead_lettered_and_the_next_one_published() -> None:
+    adapter, sink, acks, _, registry = _setup()
+    adapter.handle(_msg(dict(BY_FORMAT["E1"], raw=BY_FORMAT["E1"]["raw"][:-2]), mid=1))
+    (letter,) = sink.sent
+    assert letter["topic"] == "dlq"
+    headers = dict(letter["headers"])
+    assert headers["reason"] == b"bad_raw_data"
+    assert b"Format E1 payload has 40 bytes, got 39" in headers["error"]
+    adapter.handle(_msg(BY_FORMAT["E1"], mid=2))
+    assert len(sink.sent) > 1
+    sink.deliver()
+    assert acks == [(1, 1), (2, 1)]
+    assert _metric(registry, "mqtt_adapter_dead_letters_total", {"reason": "bad_raw_data"}) == 1

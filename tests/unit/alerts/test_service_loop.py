@@ -44,10 +44,16 @@ class FakeConsumer:
         self.journal.append(("subscribe", tuple(topics)))
 
     def consume(self, num_messages, timeout):
+        """The next scripted batch, at most ``num_messages`` of it (the rest comes next)."""
         if not self.batches:
             self.stop.set()
             return []
-        return self.batches.pop(0)
+        taken, rest = self.batches[0][:num_messages], self.batches[0][num_messages:]
+        if rest:
+            self.batches[0] = rest
+        else:
+            self.batches.pop(0)
+        return taken
 
     def commit(self, offsets, asynchronous):
         self.journal.append(("commit", [(tp.partition, tp.offset) for tp in offsets]))

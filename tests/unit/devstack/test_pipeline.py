@@ -4,31 +4,15 @@ from devstack.config import StackConfig
 from devstack.pipeline import (
     GATEWAY_EMULATOR,
     SERVICES,
-    SUMMARY_ROWS,
     chosen_services,
-    counter_total,
     service_env,
 )
-
-EXPOSITION = """\
-# HELP kafka_producer_messages_delivered_total Records acknowledged.
-# TYPE kafka_producer_messages_delivered_total counter
-kafka_producer_messages_delivered_total{topic="a"} 10.0
-kafka_producer_messages_delivered_total{topic="b"} 5.0
-# HELP other_total Other.
-# TYPE other_total counter
-other_total 99.0
-"""
+from devstack.summary import STAGES
 
 
-def test_counter_total_sums_every_label_set():
-    assert counter_total(EXPOSITION, "kafka_producer_messages_delivered_total") == 15.0
-    assert counter_total(EXPOSITION, "missing_total") == 0.0
-
-
-def test_summary_rows_name_known_services():
+def test_summary_stages_name_known_services():
     names = {service.name for service in SERVICES}
-    assert {service for _, service, _ in SUMMARY_ROWS} <= names
+    assert {stage.service for stage in STAGES} <= names
     ports = [service.metrics_port for service in SERVICES]
     assert len(ports) == len(set(ports))
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from iot_pipeline.retry import Backoff
@@ -41,6 +41,9 @@ class FakeMessage:
 
     def headers(self) -> None:
         return None
+
+    def timestamp(self) -> tuple[int, int]:
+        return (TIMESTAMP_CREATE_TIME, int(T0.timestamp() * 1000) + 9_990)  # 10 ms before "now"
 
     def error(self) -> None:
         return None
@@ -177,6 +180,7 @@ def make_service(
     store_failures: Sequence[Exception] = (),
     batch_size: int = 2,
     store: FakeStore | None = None,
+    when_caught_up: bool = False,
 ) -> tuple[SinkService, list[Any], FakeConsumer, FakeStore, FakeProducer, SinkMetrics]:
     events: list[Any] = []
     clock = Clock()
@@ -196,6 +200,7 @@ def make_service(
         batch_size=batch_size,
         commit_interval=5.0,
         metrics=metrics,
+        write_when_caught_up=when_caught_up,
         backoff=Backoff(initial=0.5, maximum=1.0),
         clock=clock,
         wall_clock=lambda: T0.timestamp() + 10,
@@ -328,3 +333,26 @@ def test_no_commit_happens_while_writes_fail(failures: int) -> None:
     first_success = next(i for i, e in enumerate(events) if e[0] == "write")
     assert first_success < first_commit
     assert sum(1 for e in events if e[0] == "write-failed") == failures
+
+
+def test_caught_up_writes_what_each_poll_found_at_once_and_full_batches_of_a_backlog() -> None:
+    messages = [FakeMessage(0, i, reading(i)) for i in range(5)]
+    service, events, consumer, store, _, metrics = make_service(
+        messages, batch_size=3, when_caught_up=True
+    )
+    arrivals = [[0], [1, 2, 3, 4]]  # one reading; once it is written, a backlog of four
+
+    def trickle() -> None:
+        written = sum(1 for e in events if e[0] == "write")
+        if arrivals and written >= 2 - len(arrivals):
+            consumer.pending += [messages[i] for i in arrivals.pop(0)]
+
+    consumer.pending, consumer.hook = [], trickle
+    run(service, consumer)
+    assert [e for e in events if e[0] == "write"] == [("write", 1), ("write", 3), ("write", 1)]
+    assert events[-1] == ("close",) and len(store.stored) == 5
+    assert consumer.clock.now < 5.0  # no write waited for the commit interval
+    observed = metrics.kafka_to_commit.collect()[0].samples
+    count = next(s.value for s in observed if s.name.endswith("_count"))
+    under = next(s.value for s in observed if s.labels.get("le") == "0.011642")
+    assert count == 5 and under == 5  # 10 ms from Kafka to the commit

@@ -2,7 +2,14 @@
 
 import pytest
 
-from iot_pipeline.stream.batching import Batch, BatchView, EveryPoll, SizeOrAge, WhenCaughtUp
+from iot_pipeline.stream.batching import (
+    Batch,
+    BatchView,
+    EveryPoll,
+    EveryPollWhenCaughtUp,
+    SizeOrAge,
+    WhenCaughtUp,
+)
 
 Msg = tuple[str, int, int]
 
@@ -78,7 +85,17 @@ def test_when_caught_up_writes_a_partial_batch_once_the_consumer_reached_the_end
     assert policy.is_due(BatchView(100, 100, 1.0), 1.5)  # still SizeOrAge underneath
     assert policy.is_due(BatchView(1, 1, 1.0), 6.0)
     assert policy.room(BatchView(98, 98, 1.0)) == 2
-    assert policy.wait_time(BatchView(1, 1, 1.0), 2.0, 10.0) == pytest.approx(4.0)
+
+
+def test_when_caught_up_waits_for_the_first_message_then_tops_up_without_waiting() -> None:
+    policy = WhenCaughtUp(SizeOrAge(max_size=100, max_age=5.0))
+    empty = BatchView(0, 0, None)
+    assert policy.room(empty) == 1  # the blocking poll returns at the first message
+    assert policy.wait_time(empty, 2.0, 10.0) == 10.0
+    assert policy.room(BatchView(1, 1, 1.0)) == 99
+    assert policy.wait_time(BatchView(1, 1, 1.0), 2.0, 10.0) == 0.0  # what is already fetched
+    assert policy.room(BatchView(0, 1, 1.0)) == 100  # a dead letter in hand: not empty
+    assert policy.wait_time(BatchView(0, 1, 1.0), 2.0, 10.0) == 0.0
 
 
 def test_every_poll_is_always_due_and_asks_for_its_size() -> None:
@@ -88,3 +105,15 @@ def test_every_poll_is_always_due_and_asks_for_its_size() -> None:
     assert policy.room(empty) == 10 and policy.wait_time(empty, 0.0, 1.0) == 1.0
     assert policy.room(BatchView(3, 4, 0.0)) == 6
     assert policy.is_full(BatchView(9, 10, 0.0))
+
+
+def test_every_poll_when_caught_up_handles_each_message_at_once_and_empty_polls_too() -> None:
+    policy = EveryPollWhenCaughtUp(max_size=10)
+    empty = BatchView(0, 0, None)
+    assert policy.room(empty) == 1 and policy.wait_time(empty, 0.0, 1.0) == 1.0
+    assert policy.is_due(empty, 0.0)  # an empty poll: the step's timers run
+    one = BatchView(1, 1, 0.0, caught_up=False)  # asked for one, got it: more may be fetched
+    assert not policy.is_due(one, 0.0)
+    assert policy.room(one) == 9 and policy.wait_time(one, 0.0, 1.0) == 0.0
+    assert policy.is_due(BatchView(4, 4, 0.0, caught_up=True), 0.0)
+    assert policy.is_due(BatchView(9, 10, 0.0), 0.0) and policy.is_full(BatchView(9, 10, 0.0))

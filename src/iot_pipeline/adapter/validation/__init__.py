@@ -1,7 +1,9 @@
 """Parse and validate one MQTT message into a reading, a gateway status or a rejection (pure).
 
-Two payload families are accepted, each in its own module: this project's ESP32 firmware
-(``firmware``) and the official Ruuvi Gateway (``ruuvi_gateway``); their status/last-will
+Three payload families are accepted, each in its own module: this project's ESP32 firmware
+(``firmware``), the official Ruuvi Gateway (``ruuvi_gateway``, raw advertisements) and its
+decoded MQTT mode (``ruuvi_gateway_decoded``); every Ruuvi data format (3, 5, 6, E1) in each
+(``payloads``: Format 5 on its own fast path). Their status/last-will
 messages are told by the topic (``status``). ``dispatch`` picks the validation for a message: a
 new payload family is one module with ``claims``/``parse`` and one entry in
 ``dispatch.PAYLOAD_FAMILIES``; a new data format's decoded fields are one entry in

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 from iot_pipeline.adapter.reasons import RejectedError
-from iot_pipeline.adapter.validation import firmware, ruuvi_gateway
+from iot_pipeline.adapter.validation import firmware, ruuvi_gateway, ruuvi_gateway_decoded
 from iot_pipeline.adapter.validation.fields import load_json_object
 from iot_pipeline.adapter.validation.results import ParseResult, TagReading, ValidationLimits
 from iot_pipeline.adapter.validation.status import bare_state, parse_status, status_source
@@ -27,6 +27,9 @@ class PayloadFamily(NamedTuple):
 # Tried in order; the first that claims a message parses it.
 PAYLOAD_FAMILIES: Final = (
     PayloadFamily("ruuvi_gateway", ruuvi_gateway.claims, ruuvi_gateway.parse),
+    PayloadFamily(
+        "ruuvi_gateway_decoded", ruuvi_gateway_decoded.claims, ruuvi_gateway_decoded.parse
+    ),
 )
 # What parses a message no family claims.
 FALLBACK: Final = firmware.parse

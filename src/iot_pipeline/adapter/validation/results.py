@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from iot_pipeline.adapter.reasons import Rejection
-from iot_pipeline.ruuvi import RuuviReading
+from iot_pipeline.ruuvi import AnyReading
 
 
 class SourceFormat(StrEnum):
@@ -15,6 +15,7 @@ class SourceFormat(StrEnum):
 
     ESP32_FIRMWARE = "esp32_firmware"
     RUUVI_GATEWAY = "ruuvi_gateway"
+    RUUVI_GATEWAY_DECODED = "ruuvi_gateway_decoded"  # its decoded MQTT mode: fields, no raw data
 
 
 class TimestampSource(StrEnum):
@@ -35,7 +36,8 @@ class ValidationLimits:
 
 @dataclass(frozen=True, slots=True)
 class TagReading:
-    """One valid RuuviTag measurement, whichever gateway relayed it."""
+    """One valid RuuviTag / Ruuvi Air measurement (any data format), whichever gateway relayed
+    it."""
 
     source: SourceFormat
     tag_mac: str  # upper-case AA:BB:CC:DD:EE:FF
@@ -44,8 +46,9 @@ class TagReading:
     rssi: int | None
     timestamp: datetime  # tz-aware UTC
     timestamp_source: TimestampSource
-    values: RuuviReading
+    values: AnyReading
     raw: str | None = None  # upper-case hex of what was decoded, when the message carried it
+    payload: bytes | None = None  # the manufacturer payload decoded (identifies a Format 3 one)
 
 
 @dataclass(frozen=True, slots=True)

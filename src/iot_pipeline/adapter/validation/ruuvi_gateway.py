@@ -3,13 +3,18 @@
 JSON with the whole BLE advertisement in ``data``, ``gw_mac``, ``rssi``, ``aoa``, ``coords`` and
 the Unix-time timestamps ``ts`` (received) / ``gwts`` (relayed), strings before gateway firmware
 v1.15 and integers since; or ``cnt`` instead of timestamps. Told by its shape: an object with
-``data`` and no ``raw``.
+``data`` and no ``raw``. The advertisement may hold any data format (3, 5, 6, E1).
+
+In the gateway's "raw and decoded" MQTT mode the message also has ``dataFormat`` and the fields
+the gateway decoded itself (``iot_pipeline.ruuvi.gateway_decoded``): they are stated values,
+validated and compared with the raw data's decoding to the precision the gateway prints
+(``GATEWAY_PRECISION``). Its "decoded" mode (no ``data``) is ``ruuvi_gateway_decoded``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, Field
 
@@ -25,15 +30,48 @@ from iot_pipeline.adapter.validation.fields import (
     validate,
 )
 from iot_pipeline.adapter.validation.formats import MEASUREMENT_FIELDS, MeasurementFields
-from iot_pipeline.adapter.validation.results import SourceFormat, TagReading, ValidationLimits
+from iot_pipeline.adapter.validation.payloads import (
+    FORMAT_3,
+    FORMAT_5,
+    check_tag_mac,
+    compare_fields,
+    decode_manufacturer_payload,
+)
+from iot_pipeline.adapter.validation.results import (
+    SourceFormat,
+    TagReading,
+    TimestampSource,
+    ValidationLimits,
+)
 from iot_pipeline.adapter.validation.timestamps import parse_timestamp
-from iot_pipeline.ruuvi import RuuviCodecError, decode, find_ruuvi_manufacturer_data, parse_hex
+from iot_pipeline.ruuvi import AnyReading, RuuviCodecError, find_ruuvi_manufacturer_data, parse_hex
+from iot_pipeline.ruuvi.common import ErrorKind
+from iot_pipeline.ruuvi.gateway_decoded import reading_from_decoded
+
+# How far a field the gateway decoded may be from the raw data's decoding: it prints Ruuvi Air
+# temperature, humidity and PM to 0.1 and luminosity and pressure as integers; acceleration and
+# battery to 0.001. Integers it copies (CO2, VOC, NOx, counters, tx power) must be equal.
+GATEWAY_PRECISION: Final = {
+    "temperature": 0.051,
+    "humidity": 0.051,
+    "pressure": 1.0,
+    "pm1_0": 0.051,
+    "pm2_5": 0.051,
+    "pm4_0": 0.051,
+    "pm10_0": 0.051,
+    "luminosity": 0.51,
+    "acceleration_x": 0.0011,
+    "acceleration_y": 0.0011,
+    "acceleration_z": 0.0011,
+    "battery": 0.0011,
+}
 
 
-class RuuviGatewayMessage(BaseModel):
+class GatewayEnvelope(BaseModel):
+    """What every official gateway message has beside the measurement."""
+
     model_config = STRICT
 
-    data: str = Field(max_length=MAX_HEX_CHARS)
     gw_mac: str | None = Field(None, max_length=32)
     rssi: int | None = None
     aoa: list[Any] = Field(default_factory=list)
@@ -43,43 +81,88 @@ class RuuviGatewayMessage(BaseModel):
     coords: str | None = None
 
 
+class RuuviGatewayMessage(GatewayEnvelope):
+    data: str = Field(max_length=MAX_HEX_CHARS)
+
+
 def claims(_topic: str, obj: dict[str, Any]) -> bool:
     return "data" in obj and "raw" not in obj
+
+
+def topic_macs(topic: str) -> tuple[str | None, str | None]:
+    """(gateway MAC, tag MAC) the topic ``.../<gw_mac>/<tag_mac>`` names, None where it names
+    none."""
+    segments = topic.split("/")
+    topic_tag = topic_mac(segments[-1] if len(segments) >= 2 else None)
+    topic_gw = topic_mac(segments[-2] if len(segments) >= 3 else None)
+    return topic_gw, topic_tag
+
+
+def envelope(
+    msg: GatewayEnvelope, topic_gw: str | None, received_at: datetime, limits: ValidationLimits
+) -> tuple[str | None, int | None, datetime, TimestampSource]:
+    """The gateway MAC, RSSI and timestamp of a message, checked."""
+    gateway_mac = normalize_mac(msg.gw_mac, "gw_mac") if msg.gw_mac is not None else topic_gw
+    rssi = check_rssi(msg.rssi)
+    stamp = msg.ts if msg.ts is not None else msg.gwts
+    timestamp, ts_source = parse_timestamp(stamp, received_at, limits)
+    return gateway_mac, rssi, timestamp, ts_source
+
+
+def decoded_rejection(exc: RuuviCodecError) -> RejectedError:
+    """A decoded-mode message's fields refused by the codec: the wrong type is SCHEMA."""
+    if exc.kind is ErrorKind.BAD_VALUE:
+        return RejectedError(RejectReason.SCHEMA, exc.message)
+    return codec_rejection("decoded fields", exc)
+
+
+def _check_gateway_decoded(values: AnyReading, obj: dict[str, Any]) -> None:
+    """Raw-and-decoded mode: the gateway's own decoding must agree with the raw data's."""
+    try:
+        stated = reading_from_decoded(obj)
+    except RuuviCodecError as exc:
+        raise decoded_rejection(exc) from None
+    if stated.data_format != values.data_format:
+        raise RejectedError(
+            RejectReason.DECODE_MISMATCH,
+            f"dataFormat is {obj.get('dataFormat')!r} but data holds a Format "
+            f"{values.data_format:X} payload",
+        )
+    given = {k: v for k, v in stated.to_dict().items() if v is not None}
+    compare_fields(values, given, GATEWAY_PRECISION)
+
+
+def _check_stated(values: AnyReading, obj: dict[str, Any]) -> None:
+    if "dataFormat" in obj:
+        _check_gateway_decoded(values, obj)
+    elif values.data_format in (FORMAT_5, FORMAT_3):
+        # Fields named as in this project's contract are checked like the firmware's.
+        extra = {name: obj[name] for name in MEASUREMENT_FIELDS if name in obj}
+        if extra:
+            compare_decoded(values, validate(MeasurementFields, extra), tuple(extra))  # type: ignore[arg-type]
 
 
 def parse(
     topic: str, obj: dict[str, Any], received_at: datetime, limits: ValidationLimits
 ) -> TagReading:
     msg = validate(RuuviGatewayMessage, obj)
-    segments = topic.split("/")
-    topic_tag = topic_mac(segments[-1] if len(segments) >= 2 else None)
-    topic_gw = topic_mac(segments[-2] if len(segments) >= 3 else None)
-    gateway_mac = normalize_mac(msg.gw_mac, "gw_mac") if msg.gw_mac is not None else topic_gw
-    rssi = check_rssi(msg.rssi)
+    topic_gw, topic_tag = topic_macs(topic)
+    gateway_mac, rssi, timestamp, ts_source = envelope(msg, topic_gw, received_at, limits)
     try:
         advertisement = parse_hex(msg.data)
         payload = find_ruuvi_manufacturer_data(advertisement)
-        values = decode(payload)
     except RuuviCodecError as exc:
         raise codec_rejection("data", exc) from None
-    # Newer gateway firmware can add decoded fields; those named as in this project's contract
-    # are checked against the raw data like the firmware's.
-    extra = {name: obj[name] for name in MEASUREMENT_FIELDS if name in obj}
-    if extra:
-        compare_decoded(values, validate(MeasurementFields, extra), tuple(extra))
-    tag_mac = values.mac or topic_tag
+    values = decode_manufacturer_payload(payload, "data")
+    _check_stated(values, obj)
+    full_mac = values.mac if values.mac is not None and len(values.mac) == 17 else None
+    tag_mac = topic_tag or full_mac
     if tag_mac is None:
         raise RejectedError(
             RejectReason.BAD_MAC,
-            "tag MAC unknown: the payload's MAC is 'not available' and the topic names none",
+            "tag MAC unknown: the payload carries no full MAC and the topic names none",
         )
-    if topic_tag is not None and values.mac is not None and topic_tag != values.mac:
-        raise RejectedError(
-            RejectReason.DECODE_MISMATCH,
-            f"topic names tag {topic_tag} but the raw data carries {values.mac}",
-        )
-    stamp = msg.ts if msg.ts is not None else msg.gwts
-    timestamp, ts_source = parse_timestamp(stamp, received_at, limits)
+    check_tag_mac(values, tag_mac, "topic")
     return TagReading(
         source=SourceFormat.RUUVI_GATEWAY,
         tag_mac=tag_mac,
@@ -90,4 +173,5 @@ def parse(
         timestamp_source=ts_source,
         values=values,
         raw=advertisement.hex().upper(),
+        payload=payload,
     )
