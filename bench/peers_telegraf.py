@@ -88,8 +88,6 @@ def kafka_to_postgres_config(
   avro_schema_registry = "{registry}"
   avro_measurement = "sensor_readings"
   avro_tags = ["device_id"]
-  avro_timestamp = "timestamp"
-  avro_timestamp_format = "2006-01-02 15:04:05.999999999 -0700 MST"
   avro_union_mode = "nullable"
 
 [[outputs.postgresql]]
