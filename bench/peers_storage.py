@@ -17,6 +17,13 @@ from iot_pipeline.config import load_settings
 from iot_pipeline.storage.engine import create_db_engine
 
 
+def _delete_group(bootstrap: str, group: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.delete_consumer_groups([group])[group].result(30)
+
+
 def _telegraf_rows(run: _Run, topic: str) -> Drain:
     cfg = run.cfg
     schema = f"bench_telegraf_{uuid.uuid4().hex[:8]}"
@@ -27,10 +34,12 @@ def _telegraf_rows(run: _Run, topic: str) -> Drain:
         f"host=127.0.0.1 port={cfg.postgres_port} user={cfg.postgres_user} "  # type: ignore[attr-defined]
         f"password={cfg.postgres_password} dbname={cfg.postgres_db} sslmode=disable"  # type: ignore[attr-defined]
     )
+    group = f"bench-telegraf-{run.suffix}"
+    run.later(lambda: _delete_group(cfg.kafka_bootstrap, group))  # type: ignore[attr-defined]
     config = kafka_to_postgres_config(
         cfg.kafka_bootstrap.split(","),  # type: ignore[attr-defined]
         topic,
-        f"bench-telegraf-{run.suffix}",
+        group,
         cfg.registry_url,  # type: ignore[attr-defined]
         dsn,
         schema,
