@@ -12,6 +12,7 @@ BENCHES = {
     "sink": "bench.timescaledb_sink",
     "adapter": "bench.ruuvitag_adapter",
     "lake": "bench.lake_archiver",
+    "peers": "bench.peers",
     "e2e": "bench.e2e",
 }
 

@@ -4,7 +4,7 @@ backoff (the thin Kafka side: the sink does the I/O, the ledger learns of each c
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,6 +30,13 @@ class RecordSink(Protocol):
         on_delivery: Callable[[Any, Any], None],
         headers: Headers | None = None,
     ) -> None: ...
+
+    def enqueue_batch(
+        self,
+        topic: str,
+        records: Sequence[tuple[bytes | None, bytes | None]],
+        on_delivery: Callable[[Any, Any], None],
+    ) -> list[tuple[int, Any]]: ...
 
     def poll(self, timeout: float = 0) -> int: ...
 
@@ -85,6 +92,21 @@ class Delivery:
             self._sink.enqueue(topic, key, value, pending.report, headers)
         except Exception as exc:  # e.g. KafkaException from produce(): retry like a failure
             self._failed(topic, key, value, headers, pending, exc)
+
+    def send_batch(
+        self,
+        topic: str,
+        records: Sequence[tuple[bytes | None, bytes | None]],
+        pending: PendingMessage,
+    ) -> None:
+        """Send a message's records (no headers) in one call; a record refused is retried."""
+        try:
+            refused = self._sink.enqueue_batch(topic, records, pending.report)
+        except Exception as exc:  # nothing of the batch was enqueued: retry every record
+            refused = [(i, exc) for i in range(len(records))]
+        for i, error in refused:
+            key, value = records[i]
+            self._failed(topic, key, value, None, pending, error)
 
     def failed(self, pending: PendingMessage, error: Any, record: Any) -> None:
         """Kafka reported ``record`` (a confluent_kafka.Message) of ``pending`` failed."""

@@ -179,10 +179,11 @@ class Adapter:
             self._acknowledge(message.mid, message.qos)
             return
         pending = self._ledger.open(message, len(values), dedup_key, len(values))
-        topic = self._sink.topic
-        send = self._delivery.send
-        for sensor, value in zip(records.sensors, values, strict=True):
-            send(topic, sensor.device_id.encode(), value, None, pending)
+        keyed = [
+            (sensor.device_id.encode(), value)
+            for sensor, value in zip(records.sensors, values, strict=True)
+        ]
+        self._delivery.send_batch(self._sink.topic, keyed, pending)
 
     def _dead_letter(self, message: Incoming, reason: str, text: str) -> None:
         self._metrics.dead_letters.labels(reason).inc()

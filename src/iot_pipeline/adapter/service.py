@@ -138,6 +138,7 @@ def main() -> int:
     from iot_pipeline.kafka.topics import ensure_topics, pipeline_topics
     from iot_pipeline.observability.logging import configure_logging
     from iot_pipeline.observability.metrics import serve_metrics
+    from iot_pipeline.runtime import tune_for_throughput
     from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
 
     configure_logging(settings.log_level, settings.log_format, service=SERVICE_NAME)
@@ -160,4 +161,5 @@ def main() -> int:
         metrics,
         encode_records=encode_records,
     )
+    tune_for_throughput()
     return _serve(settings, adapter, session, producer)

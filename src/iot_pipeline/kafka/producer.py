@@ -8,7 +8,7 @@ acknowledges MQTT messages there), and the metrics count every outcome either wa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -24,6 +24,7 @@ from iot_pipeline.kafka.dead_letter import Headers
 from iot_pipeline.schemas.registry import ensure_value_schema, subject_name_strategy
 
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
+KeyValue = tuple[bytes | None, bytes | None]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -211,6 +212,36 @@ class AvroProducer:
                 if self._metrics is not None:
                     self._metrics.buffer_full.inc()
                 self._producer.poll(0.05)
+
+    def enqueue_batch(
+        self, topic: str, records: Sequence[KeyValue], on_delivery: DeliveryCallback
+    ) -> list[tuple[int, KafkaError]]:
+        """Enqueue records in one produce_batch() call (no headers), each reported to
+        ``on_delivery`` like enqueue(); waits, serving callbacks, while the local queue is full.
+        Returns the records librdkafka refused for another reason (index, error): nothing else of
+        them happens, the caller retries them."""
+        batch: list[dict[str, Any]] = [{"key": key, "value": value} for key, value in records]
+        index = list(range(len(batch)))
+        refused: list[tuple[int, KafkaError]] = []
+        while batch:
+            if self._producer.produce_batch(topic, batch, on_delivery=on_delivery) == len(batch):
+                break
+            again, again_index = [], []
+            for position, item in zip(index, batch, strict=True):
+                error = item.pop("_error", None)
+                if error is None:
+                    continue
+                if error.code() == KafkaError._QUEUE_FULL:
+                    again.append(item)
+                    again_index.append(position)
+                else:
+                    refused.append((position, error))
+            batch, index = again, again_index
+            if batch:
+                if self._metrics is not None:
+                    self._metrics.buffer_full.inc()
+                self._producer.poll(0.05)
+        return refused
 
     def poll(self, timeout: float = 0) -> int:
         """Serve delivery callbacks."""

@@ -35,6 +35,7 @@ from iot_pipeline.kafka.consumer import FramedAvroDecoder
 from iot_pipeline.observability.logging import configure_logging
 from iot_pipeline.observability.metrics import serve_metrics
 from iot_pipeline.retry import Backoff
+from iot_pipeline.runtime import tune_for_throughput
 from iot_pipeline.schemas.registry import registry_client_config
 from iot_pipeline.sink.metrics import SinkMetrics
 from iot_pipeline.sink.step import DatabaseStore, RowStore, StoreRows
@@ -207,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_when_caught_up=settings.data_sink_write_when_caught_up,
         backoff=backoff,
     )
+    tune_for_throughput()
     try:
         service.run(stop)
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,11 +20,15 @@ from iot_pipeline.storage.schema import WRITE_COLUMNS, sensor_readings
 
 Row = tuple[Any, ...]
 
+_IN_WRITE_ORDER = operator.itemgetter(*WRITE_COLUMNS)  # dict -> tuple in C
+
 _INT32 = (-(2**31), 2**31 - 1)
 
 
 def _text(record: Mapping[str, Any], field: str, *, required: bool, non_empty: bool = False) -> Any:
     value = record.get(field)
+    if type(value) is str and "\x00" not in value and (not non_empty or value.strip()):
+        return value  # the common case, checked at once
     if value is None:
         if required:
             raise InvalidReading(f"{field} is missing")
@@ -38,6 +43,8 @@ def _text(record: Mapping[str, Any], field: str, *, required: bool, non_empty: b
 
 
 def _float(value: Any, field: str) -> float | None:
+    if type(value) is float:
+        return value
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -46,6 +53,8 @@ def _float(value: Any, field: str) -> float | None:
 
 
 def _int32(value: Any, field: str) -> int | None:
+    if type(value) is int and _INT32[0] <= value <= _INT32[1]:
+        return value
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -57,6 +66,8 @@ def _int32(value: Any, field: str) -> int | None:
 
 def reading_timestamp(value: Any) -> datetime:
     """The reading's time as an aware UTC datetime (fastavro gives one; raw millis are accepted)."""
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value  # what fastavro gives
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvalidReading("timestamp has no time zone")
@@ -72,7 +83,7 @@ def reading_timestamp(value: Any) -> datetime:
 
 
 def _metadata(value: Any) -> dict[str, str] | None:
-    if value is None:
+    if not value and (value is None or type(value) is dict):
         return None
     if not isinstance(value, Mapping):
         raise InvalidReading(f"metadata is not a map: {type(value).__name__}")
@@ -117,7 +128,7 @@ def reading_to_row(record: Mapping[str, Any]) -> Row:
         "rssi": _int32(record.get("rssi"), "rssi"),
         "measurement_sequence": _int32(record.get("measurement_sequence"), "measurement_sequence"),
     }
-    return tuple(values[c] for c in WRITE_COLUMNS)
+    return _IN_WRITE_ORDER(values)  # type: ignore[no-any-return]
 
 
 # --- COPY text format -----------------------------------------------------------------------

@@ -14,7 +14,6 @@ Loss-free, idempotent methods, measured against each other by ``make bench``
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from contextlib import closing
 from enum import StrEnum
@@ -29,6 +28,7 @@ from iot_pipeline.storage.rows import Row, copy_line
 from iot_pipeline.storage.schema import CONFLICT_KEY, WRITE_COLUMNS
 
 STAGING_TABLE = "sensor_readings_staging"
+COPY_CHUNK = 16384  # characters a COPY chunk: about 80 rows
 _COLUMNS_SQL = ", ".join(f'"{c}"' for c in WRITE_COLUMNS)
 _CONFLICT_SQL = ", ".join(f'"{c}"' for c in CONFLICT_KEY)
 
@@ -47,6 +47,34 @@ def copy_payload(rows: Sequence[Row]) -> str:
     return "".join(copy_line(r) for r in rows)
 
 
+class CopyStream:
+    """The rows in COPY text format, formatted as PostgreSQL reads them: copy_expert() sends
+    each chunk as soon as it is formatted, so the server stores the first rows while the rest
+    are still being formatted (two processes, two cores) instead of waiting for the whole
+    payload. UTF-8, the database's encoding."""
+
+    def __init__(self, rows: Sequence[Row]) -> None:
+        self._rows = iter(rows)
+
+    def read(self, size: int = -1) -> bytes:
+        lines: list[str] = []
+        length = 0
+        for row in self._rows:
+            line = copy_line(row)
+            lines.append(line)
+            length += len(line)
+            if 0 < size <= length:
+                break
+        return "".join(lines).encode()
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.read(1)
+
+
+def _copy(cur: PgCursor, table: str, rows: Sequence[Row]) -> None:
+    cur.copy_expert(f"COPY {table} ({_COLUMNS_SQL}) FROM STDIN", CopyStream(rows), COPY_CHUNK)
+
+
 def _ensure_staging(cur: PgCursor) -> None:
     cur.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} ON COMMIT DELETE ROWS AS "
@@ -56,9 +84,7 @@ def _ensure_staging(cur: PgCursor) -> None:
 
 def _write_copy(cur: PgCursor, rows: Sequence[Row], table: str) -> int:
     _ensure_staging(cur)
-    cur.copy_expert(
-        f"COPY {STAGING_TABLE} ({_COLUMNS_SQL}) FROM STDIN", io.StringIO(copy_payload(rows))
-    )
+    _copy(cur, STAGING_TABLE, rows)
     cur.execute(
         f"INSERT INTO {table} ({_COLUMNS_SQL}) SELECT {_COLUMNS_SQL} FROM {STAGING_TABLE} "
         f"ON CONFLICT ({_CONFLICT_SQL}) DO NOTHING"
@@ -89,9 +115,7 @@ def _write_copy_optimistic(cur: PgCursor, rows: Sequence[Row], table: str) -> in
     replay) the COPY fails as a whole on the unique key and the batch goes the staging way."""
     cur.execute("SAVEPOINT direct_copy")
     try:
-        cur.copy_expert(
-            f"COPY {table} ({_COLUMNS_SQL}) FROM STDIN", io.StringIO(copy_payload(rows))
-        )
+        _copy(cur, table, rows)
     except pg_errors.UniqueViolation:
         cur.execute("ROLLBACK TO SAVEPOINT direct_copy")
         return _write_copy(cur, rows, table)

@@ -81,3 +81,36 @@ def test_outcomes_are_counted_and_reach_the_callers_callback(
     assert _sample(registry, "kafka_producer_delivery_latency_seconds_count", topic) == 25
     assert 0 < _sample(registry, "kafka_producer_delivery_latency_seconds_sum", topic) < 25 * 30
     assert _sample(registry, "kafka_producer_delivery_failures_total", f"{topic}-missing") == 1
+
+
+def test_enqueue_batch_delivers_each_record_to_its_keys_partition(
+    kafka_bootstrap_servers, schema_registry_url, schema_registry_client, kafka_topic_factory
+) -> None:
+    """produce_batch() (the adapter's path) partitions by key exactly like produce()."""
+    topic = kafka_topic_factory("producer-batch")
+    settings = load_settings(
+        kafka_bootstrap_servers=kafka_bootstrap_servers, schema_registry_url=schema_registry_url
+    )
+    producer = AvroProducer.create(
+        settings,
+        schema_registry_client,
+        load_schema(READING_SCHEMA_FILE),
+        topic,
+        client_id="producer-batch-test",
+    )
+    keys = [f"be:ac:00:00:00:{n:02x}_temperature".encode() for n in range(30)]
+    one_by_one: dict[bytes, int] = {}
+    batched: dict[bytes, int] = {}
+    for key in keys:
+        producer.enqueue(
+            topic, key, b"v", lambda e, m: one_by_one.setdefault(m.key(), m.partition())
+        )
+    refused = producer.enqueue_batch(
+        topic,
+        [(key, producer.serialize(_record(n))) for n, key in enumerate(keys)],
+        lambda e, m: batched.setdefault(m.key(), m.partition()) if e is None else None,
+    )
+    assert refused == []
+    assert producer.flush(60) == 0
+    assert batched == one_by_one
+    assert len(set(batched.values())) > 1  # spread over partitions, not all on one

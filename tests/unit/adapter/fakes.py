@@ -45,6 +45,8 @@ class FakeSink:
         self.sent: list[dict[str, Any]] = []
         self.fail_serialize = fail_serialize
         self.raise_on_produce = 0
+        self.raise_on_batch = 0
+        self.refuse_in_batch: set[int] = set()
 
     def serialize(self, value: Mapping[str, Any]) -> bytes:
         if self.fail_serialize:
@@ -65,6 +67,28 @@ class FakeSink:
         self.sent.append(
             {"topic": topic, "key": key, "value": value, "headers": headers, "cb": on_delivery}
         )
+
+    def enqueue_batch(
+        self,
+        topic: str,
+        records: list[tuple[bytes | None, bytes | None]],
+        on_delivery: Callable[[Any, Any], None],
+    ) -> list[tuple[int, Any]]:
+        """Like produce_batch(): raise_on_batch fails the whole call (nothing enqueued),
+        refuse_in_batch refuses those positions (the rest is enqueued)."""
+        if self.raise_on_batch:
+            self.raise_on_batch -= 1
+            raise RuntimeError("producer closed")
+        refused = []
+        for i, (key, value) in enumerate(records):
+            if i in self.refuse_in_batch:
+                refused.append((i, "refused"))
+                continue
+            self.sent.append(
+                {"topic": topic, "key": key, "value": value, "headers": None, "cb": on_delivery}
+            )
+        self.refuse_in_batch = set()
+        return refused
 
     def deliver(self, index: int | None = None, error: object = None) -> None:
         items = self.sent if index is None else [self.sent[index]]

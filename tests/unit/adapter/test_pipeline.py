@@ -196,6 +196,37 @@ def test_qos0_messages_share_packet_id_zero_and_are_all_processed() -> None:
     assert len(sink.sent) == 2
 
 
+def test_a_readings_records_go_in_one_batch_and_a_failed_batch_is_retried_whole() -> None:
+    adapter, sink, acks, clock, registry = _setup()
+    sink.raise_on_batch = 1  # e.g. the producer refused the call: nothing was enqueued
+    adapter.handle(_msg(FIRMWARE["payload"], mid=5))
+    assert sink.sent == []
+    assert adapter.retries_waiting == 9
+    clock.now += 2
+    assert adapter.retry_failed() == 9
+    assert len(sink.sent) == 9
+    sink.deliver()
+    assert acks == [(5, 1)]
+    assert _metric(registry, "mqtt_adapter_kafka_delivery_failures_total") == 9
+
+
+def test_records_refused_inside_a_batch_are_retried_alone_and_ack_waits_for_them() -> None:
+    adapter, sink, acks, clock, _registry = _setup()
+    sink.refuse_in_batch = {2, 7}
+    adapter.handle(_msg(FIRMWARE["payload"], mid=6))
+    assert len(sink.sent) == 7
+    refused_keys = set()
+    sink.deliver()
+    assert acks == []  # two records still missing
+    clock.now += 2
+    assert adapter.retry_failed() == 2
+    refused_keys = {item["key"] for item in sink.sent[7:]}
+    assert len(refused_keys) == 2
+    assert refused_keys.isdisjoint(item["key"] for item in sink.sent[:7])
+    sink.deliver()
+    assert acks == [(6, 1)]
+
+
 # --- formats 3, 6 and E1 -----------------------------------------------------------------------
 
 BY_FORMAT = FIRMWARE["payloads_by_format"]

@@ -1,0 +1,236 @@
+"""The project next to Telegraf, the tool users would pick instead, on the same stack and data.
+
+(a) MQTT -> Kafka: N official-Ruuvi-Gateway messages (topic ``ruuvi/<gw>/<tag>``, QoS 1) queued
+    in Mosquitto for a persistent session while its consumer is offline, then drained: by
+    Telegraf (inputs.mqtt_consumer -> outputs.kafka, JSON, acks=all) and by the adapter (validate,
+    nine Avro records a reading, acknowledged after Kafka confirmed them). Rate = messages from the
+    first record in Kafka to the last.
+(b) Kafka -> PostgreSQL: one Avro topic of 100,000 readings drained by Telegraf
+    (inputs.kafka_consumer + Avro parser + registry -> outputs.postgresql, a table it creates) and
+    by the sink (the hypertable with its indexes, exactly once), each into its own fresh schema,
+    next to a raw COPY of the same rows. Rate = rows from the first stored row to the last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from confluent_kafka import Consumer, TopicPartition
+
+from bench.adapter_process import AdapterProcess, free_port, publish_lines
+from bench.common import create_topic, delete_topic, stack
+from bench.peers_drain import Drain, _Run, watch
+from bench.peers_storage import storage_part
+from bench.peers_telegraf import (
+    TelegrafProcess,
+    mqtt_to_kafka_config,
+    telegraf_binary,
+)
+from iot_pipeline.ruuvi import RuuviReading, encode_hex
+
+MESSAGES = int(os.environ.get("BENCH_PEERS_MESSAGES", "40000"))
+GATEWAY = "24:0A:C4:12:34:56"
+TAG = "BE:AC:00:00:00:19"
+# A Format 5 payload inside a BLE advertisement: flags, then manufacturer data (Ruuvi, 0x0499).
+_AD_PREFIX = "0201061BFF9904"
+
+
+def gateway_message(sequence: int, now: int) -> str:
+    """One official Ruuvi Gateway message (firmware >= 1.15: integer timestamps)."""
+    reading = RuuviReading(
+        5, 20.0 + sequence % 100 / 10, 45.5, 100500, 0.012, -0.004, 1.001, 4, 2.95,
+        sequence % 255, sequence % 65535, TAG,
+    )  # fmt: skip
+    body = {
+        "gw_mac": GATEWAY,
+        "rssi": -60,
+        "aoa": [],
+        "gwts": now,
+        "ts": now,
+        "data": _AD_PREFIX + encode_hex(reading),
+        "coords": "",
+    }
+    return json.dumps(body, separators=(",", ":"))
+
+
+def kafka_records(consumer: Consumer, topic: str, partitions: int = 6) -> int:
+    """Records on ``topic`` so far (the sum of its partitions' high watermarks)."""
+    return sum(
+        consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        for p in range(partitions)
+    )
+
+
+def _queue(run: _Run, prefix: str, start: Callable[[], Callable[[], None]]) -> None:
+    """Open the consumer's persistent session (start it, let it subscribe, stop it), then queue
+    the messages in Mosquitto for it."""
+    stop = start()
+    stop()
+    lines = run.workdir / "gateway.jsonl"
+    if not lines.exists():
+        now = int(datetime.now(UTC).timestamp())
+        lines.write_text("".join(gateway_message(i, now) + "\n" for i in range(MESSAGES)))
+    publish_lines(run.cfg.mqtt_port, f"{prefix}/ruuvi/{GATEWAY}/{TAG}", lines)  # type: ignore[attr-defined]
+
+
+def _forget_session(port: int, client_id: str) -> None:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    with contextlib.suppress(Exception):
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        time.sleep(0.5)
+        client.disconnect()
+        client.loop_stop()
+
+
+def _consumer(bootstrap: str) -> Consumer:
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-peers-{uuid.uuid4()}"})
+
+
+def telegraf_mqtt(run: _Run) -> Drain:
+    cfg = run.cfg
+    bootstrap: str = cfg.kafka_bootstrap  # type: ignore[attr-defined]
+    topic = create_topic(bootstrap, "bench-peers-telegraf")
+    run.later(lambda: delete_topic(bootstrap, topic))
+    prefix, client_id = f"bench-tg-{run.suffix}", f"bench-telegraf-{run.suffix}"
+    config = mqtt_to_kafka_config(
+        cfg.mqtt_port,
+        f"{prefix}/ruuvi/+/+",
+        client_id,
+        bootstrap.split(","),
+        topic,  # type: ignore[attr-defined]
+    )
+    path = run.workdir / "telegraf-mqtt.conf"
+    path.write_text(config)
+    print(f"Telegraf configuration (a):\n{config}", flush=True)
+    run.later(lambda: _forget_session(cfg.mqtt_port, client_id))  # type: ignore[attr-defined]
+
+    def start() -> Callable[[], None]:
+        process = TelegrafProcess(run.telegraf, path, run.workdir / "telegraf-mqtt-0.log").start()
+        deadline = time.monotonic() + 60
+        while not process.logged("Connected") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        return process.stop
+
+    _queue(run, prefix, start)
+    process = TelegrafProcess(run.telegraf, path, run.workdir / "telegraf-mqtt.log").start()
+    run.later(process.stop)
+    consumer = _consumer(bootstrap)
+    try:
+        return watch(
+            lambda: kafka_records(consumer, topic), MESSAGES, process.running, process.cpu_seconds
+        )
+    finally:
+        process.stop()
+        consumer.close()
+
+
+def adapter_mqtt(run: _Run) -> tuple[Drain, float]:
+    cfg = run.cfg
+    bootstrap: str = cfg.kafka_bootstrap  # type: ignore[attr-defined]
+    topic = create_topic(bootstrap, "bench-peers-adapter")
+    dlq = create_topic(bootstrap, "bench-peers-adapter-dlq", partitions=1)
+    for name in (topic, dlq, f"{topic}-alerts"):
+        run.later(lambda name=name: delete_topic(bootstrap, name))  # type: ignore[misc]
+    prefix = f"bench-ad-{run.suffix}"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "SCHEMA_REGISTRY_URL": cfg.registry_url,  # type: ignore[attr-defined]
+        "KAFKA_TOPIC_NAME": topic,
+        "KAFKA_DLQ_TOPIC_NAME": dlq,
+        "KAFKA_ALERTS_TOPIC_NAME": f"{topic}-alerts",
+        "MQTT_BROKER_HOST": "127.0.0.1",
+        "MQTT_BROKER_PORT": str(cfg.mqtt_port),  # type: ignore[attr-defined]
+        "ADAPTER_MQTT_TOPICS": f"{prefix}/ruuvi/+/+",
+        "ADAPTER_MQTT_CLIENT_ID": f"bench-adapter-peers-{run.suffix}",
+        "ADAPTER_MQTT_SESSION_EXPIRY_SEC": "60",
+        "LOG_LEVEL": "WARNING",
+    }
+
+    def process(name: str) -> AdapterProcess:
+        adapter = AdapterProcess(
+            {**env, "ADAPTER_METRICS_PORT": str(free_port())}, run.workdir / f"{name}.log"
+        )
+        run.later(adapter.stop)
+        return adapter
+
+    def start() -> Callable[[], None]:
+        adapter = process("adapter-subscribe")
+        adapter.wait_connected()
+        return adapter.stop
+
+    _queue(run, prefix, start)
+    adapter = process("adapter")
+    consumer = _consumer(bootstrap)
+    try:
+        drained = watch(
+            lambda: kafka_records(consumer, topic),
+            9 * MESSAGES,
+            lambda: adapter.proc.poll() is None,
+            adapter.cpu_seconds,
+        )
+        received = adapter.metrics().get("mqtt_adapter_messages_received_total", 0.0)
+        return drained, received
+    finally:
+        adapter.stop()
+        consumer.close()
+
+
+def _print_mqtt(telegraf: Drain, adapter: Drain, received: float) -> None:
+    t_rate, a_rate = telegraf.rate(MESSAGES), adapter.rate(MESSAGES)
+    print(
+        f"(a) {MESSAGES:,} queued official-gateway messages, QoS 1, persistent session:\n"
+        f"  Telegraf mqtt_consumer -> kafka: {t_rate:>9,.0f} msg/s, {t_rate:>9,.0f} Kafka "
+        f"records/s ({telegraf.count:,} records){_cpu(telegraf, MESSAGES)}\n"
+        f"  adapter:                         {a_rate:>9,.0f} msg/s, {9 * a_rate:>9,.0f} Kafka "
+        f"records/s ({adapter.count:,} records, {received:,.0f} messages received)"
+        f"{_cpu(adapter, MESSAGES)}"
+    )
+    verdict = "meets" if a_rate >= 0.5 * t_rate else "BELOW"
+    print(f"  adapter / Telegraf: {a_rate / t_rate:.2f}x msg/s ({verdict} the 0.5x target)")
+
+
+def _cpu(drain: Drain, units: int) -> str:
+    if drain.cpu is None:
+        return ""
+    return f", {drain.cpu / units * 1e6:,.0f} us CPU per message"
+
+
+def mqtt_part(run: _Run) -> None:
+    telegraf = telegraf_mqtt(run)
+    adapter, received = adapter_mqtt(run)
+    _print_mqtt(telegraf, adapter, received)
+
+
+def run() -> int:
+    cfg = stack()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-peers-"))
+    this = _Run(cfg, uuid.uuid4().hex[:8], workdir, telegraf_binary(), [])
+    print(f"Telegraf: {this.telegraf} (logs and configurations in {workdir})", flush=True)
+    parts = os.environ.get("BENCH_PEERS_PARTS", "mqtt,storage").split(",")
+    try:
+        if "mqtt" in parts:
+            mqtt_part(this)
+        if "storage" in parts:
+            storage_part(this)
+    finally:
+        for action in reversed(this.cleanup):
+            with contextlib.suppress(Exception):
+                action()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
