@@ -34,19 +34,27 @@ def test_each_broker_is_a_combined_kraft_node_on_loopback(tmp_path):
     config = cfg(tmp_path)
     nodes = zip((1, 2, 3), config.kafka_ports, config.kafka_controller_ports, strict=True)
     for node_id, port, cport in nodes:
-        p = props(kafka_server_properties(config, node_id, tmp_path / f"d{node_id}"))
+        keystore = tmp_path / "ks.pem"
+        p = props(kafka_server_properties(config, node_id, tmp_path / f"d{node_id}", keystore))
         assert p["process.roles"] == "broker,controller"
         assert p["node.id"] == str(node_id)
         assert p["controller.quorum.voters"] == (
             "1@127.0.0.1:29192,2@127.0.0.1:29193,3@127.0.0.1:29194"
         )
-        assert p["listeners"] == f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}"
-        assert p["advertised.listeners"] == f"PLAINTEXT://127.0.0.1:{port}"
+        sport = config.kafka_secure_ports[node_id - 1]
+        assert p["listeners"] == (
+            f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport},"
+            f"SASL_SSL://127.0.0.1:{sport}"
+        )
+        assert p["advertised.listeners"] == (
+            f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sport}"
+        )
+        assert p["ssl.keystore.location"] == str(keystore)
         assert p["log.dirs"] == str(tmp_path / f"d{node_id}")
 
 
 def test_brokers_default_to_durable_production_like_settings(tmp_path):
-    p = props(kafka_server_properties(cfg(tmp_path), 1, tmp_path))
+    p = props(kafka_server_properties(cfg(tmp_path), 1, tmp_path, tmp_path / "ks.pem"))
     assert p["default.replication.factor"] == "3"
     assert p["min.insync.replicas"] == "2"
     assert p["offsets.topic.replication.factor"] == "3"
@@ -55,6 +63,21 @@ def test_brokers_default_to_durable_production_like_settings(tmp_path):
     assert p["auto.create.topics.enable"] == "false"
     assert p["unclean.leader.election.enable"] == "false"
     assert p["group.initial.rebalance.delay.ms"] == "0"
+
+
+def test_brokers_authorize_every_request_and_log_in_with_scram(tmp_path):
+    config = StackConfig.from_env(
+        {"IOT_STACK_STATE_DIR": str(tmp_path), "IOT_STACK_PORT_OFFSET": "20000"}
+    )
+    p = props(kafka_server_properties(config, 2, tmp_path, tmp_path / "ks.pem"))
+    assert p["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert p["allow.everyone.if.no.acl.found"] == "false"
+    assert p["super.users"] == "User:ANONYMOUS"
+    assert p["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert p["ssl.keystore.type"] == "PEM"
+    assert "SASL_SSL://127.0.0.1:49393" in p["listeners"]
+    assert "PLAINTEXT://127.0.0.1:49093" in p["listeners"]
+    assert config.kafka_secure_bootstrap == "127.0.0.1:49392,127.0.0.1:49393,127.0.0.1:49394"
 
 
 def test_mosquitto_conf_binds_listeners_to_loopback_and_moves_paths(tmp_path):
