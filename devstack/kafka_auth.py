@@ -1,9 +1,10 @@
 """Who may do what on the Kafka brokers: one SCRAM principal per service and its ACLs.
 
 Pure data and pure functions (standard library only); ``devstack.kafka_users`` applies them to a
-running cluster. Brokers run KRaft's StandardAuthorizer with ``allow.everyone.if.no.acl.found=false``:
-a principal may do only what an ACL below allows. The loopback PLAINTEXT and CONTROLLER listeners
-(principal ``User:ANONYMOUS``) are super users: see ``devstack.kafka_services``.
+running cluster. Brokers run KRaft's StandardAuthorizer with
+``allow.everyone.if.no.acl.found=false``: a principal may do only what an ACL below allows. The
+loopback PLAINTEXT and CONTROLLER listeners (principal ``User:ANONYMOUS``) are super users: see
+``devstack.kafka_services``.
 """
 
 from __future__ import annotations

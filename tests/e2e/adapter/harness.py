@@ -29,11 +29,12 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from devstack.kafka_auth import ADAPTER
 from devstack.mosquitto import MOSQUITTO_CONF, mosquitto_native_conf
 from devstack.pipeline import metric_samples
 from iot_pipeline.config import Settings
 from iot_pipeline.ruuvi import RuuviReading, encode_hex
-from tests.conftest import stack_mqtt_credentials
+from tests.conftest import stack_kafka_login, stack_mqtt_credentials
 
 REPO = Path(__file__).resolve().parents[3]
 VECTORS = REPO / "tests" / "vectors"
@@ -112,7 +113,7 @@ class AdapterProcess:
         self.proc = subprocess.Popen(
             [sys.executable, str(REPO / "run_ruuvitag_adapter.py")],
             cwd=REPO,
-            env=env.env(**overrides),
+            env={**env.env(), **stack_kafka_login(ADAPTER), **overrides},
             stdout=self._file,
             stderr=subprocess.STDOUT,
         )

@@ -22,10 +22,11 @@ from confluent_kafka import Consumer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from sqlalchemy import Engine, text
 
+from devstack.kafka_auth import SINK
 from iot_pipeline.config import Settings
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas.registry import load_schema
-from tests.conftest import stack_postgres_password
+from tests.conftest import stack_kafka_login, stack_postgres_password
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -117,7 +118,7 @@ class SinkProcess:
         self.proc = subprocess.Popen(
             [sys.executable, *profiler, str(REPO / "run_timescaledb_sink.py")],
             cwd=REPO,
-            env=env,
+            env={**env, **stack_kafka_login(SINK)},
             stdout=self._file,
             stderr=subprocess.STDOUT,
         )

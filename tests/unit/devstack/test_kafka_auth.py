@@ -45,7 +45,7 @@ def test_producers_write_readings_and_dead_letters_and_read_nothing() -> None:
         assert {"WRITE", "DESCRIBE", "CREATE"} <= allowed(RULES, principal, "topic", N.readings)
         assert "WRITE" in allowed(RULES, principal, "topic", N.dead_letters)
         assert "WRITE" not in allowed(RULES, principal, "topic", N.alerts)
-        assert not any("READ" == r.operation for r in RULES if r.principal.endswith(principal))
+        assert not any(r.operation == "READ" for r in RULES if r.principal.endswith(principal))
         assert allowed(RULES, principal, "group", N.sink_group) == set()
 
 
