@@ -69,8 +69,8 @@ class Grant:
 def grants(names: Names) -> dict[str, list[Grant]]:
     """Each principal's rights on the pipeline's own topics and groups."""
     producer = [
-        Grant("topic", names.readings, (*_PRODUCE, *_ENSURE)),
-        Grant("topic", names.dead_letters, (*_PRODUCE, *_ENSURE)),
+        Grant("topic", names.readings, (*_PRODUCE, "CREATE", "DESCRIBE_CONFIGS")),
+        Grant("topic", names.dead_letters, (*_PRODUCE, "CREATE", "DESCRIBE_CONFIGS")),
         # ensure_topics makes all three pipeline topics; the producers write no alerts.
         Grant("topic", names.alerts, _ENSURE),
     ]

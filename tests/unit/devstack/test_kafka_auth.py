@@ -108,3 +108,11 @@ def test_table_has_a_row_per_grant() -> None:
     rows = acl_table()
     assert any(row.startswith(f"| `{SINK}` | topic `{N.readings}` |") for row in rows)
     assert all(row.count("|") == 4 for row in rows)
+
+
+def test_the_readme_table_is_the_rules() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    for row in acl_table():
+        assert row in readme, f"README's Kafka ACL table lacks: {row}"

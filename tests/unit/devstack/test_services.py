@@ -286,3 +286,27 @@ def test_database_and_role_sql_is_idempotent_and_quotes_the_password():
 def test_database_and_role_sql_rejects_names_that_are_not_plain_identifiers(database, user):
     with pytest.raises(SetupError, match="plain lower-case identifiers"):
         database_and_role_sql(database, user, "pw")
+
+
+def test_the_brokers_keystore_is_made_from_the_stack_ca_with_a_pkcs8_key(tmp_path):
+    from devstack.tls import ensure_kafka_keystore, tls_dir
+
+    keystore = ensure_kafka_keystore(tmp_path)
+    text = keystore.read_text()
+    # Kafka's PEM keystore: an unencrypted PKCS#8 key, then the chain.
+    assert text.startswith("-----BEGIN PRIVATE KEY-----")
+    assert text.count("-----BEGIN CERTIFICATE-----") == 2
+    assert keystore.stat().st_mode & 0o777 == 0o600
+    ca = tls_dir(tmp_path) / "ca.pem"
+    cert = tls_dir(tmp_path) / "kafka.pem"
+    verify = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(ca), str(cert)], capture_output=True, text=True
+    )
+    assert verify.returncode == 0, verify.stderr
+    san = subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-noout", "-ext", "subjectAltName"],
+        capture_output=True,
+        text=True,
+    )
+    assert "IP Address:127.0.0.1" in san.stdout and "DNS:localhost" in san.stdout
+    assert ensure_kafka_keystore(tmp_path).read_text() == text  # made once
