@@ -114,16 +114,16 @@ def test_an_old_secrets_file_gets_the_kafka_passwords_and_rotation_changes_one(t
 
     path = tmp_path / "secrets" / "stack-secrets.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"postgres_password": "kept-from-before"}))  # before Kafka auth
+    path.write_text(json.dumps({"postgres_password": "test-only-kept"}))  # before Kafka auth
     cfg = StackConfig.from_env({"IOT_STACK_STATE_DIR": str(tmp_path)}).with_secrets()
-    assert cfg.postgres_password == "kept-from-before"
+    assert cfg.postgres_password == "test-only-kept"
     passwords = {p: cfg.kafka_password(p) for p in PRINCIPALS}
     assert len(set(passwords.values())) == len(PRINCIPALS)
     stack_secrets.rotate(tmp_path, "kafka_iot-sink_password")
     after = StackConfig.from_env({"IOT_STACK_STATE_DIR": str(tmp_path)})
     assert after.kafka_password("iot-sink") != passwords["iot-sink"]
     assert after.kafka_password("iot-adapter") == passwords["iot-adapter"]
-    assert after.postgres_password == "kept-from-before"
+    assert after.postgres_password == "test-only-kept"
     assert path.stat().st_mode & 0o777 == 0o600
 
 

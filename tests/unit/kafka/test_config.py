@@ -37,14 +37,14 @@ def test_sasl_ssl_logs_in_with_scram_and_trusts_the_ca(tmp_path):
     settings = load_settings(
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_username="iot-sink",
-        kafka_sasl_password="s3cret",
+        kafka_sasl_password="test-only-pw",
         kafka_ssl_ca_location=tmp_path / "ca.pem",
     )
     expected = {
         "security.protocol": "sasl_ssl",
         "sasl.mechanism": "SCRAM-SHA-512",
         "sasl.username": "iot-sink",
-        "sasl.password": "s3cret",
+        "sasl.password": "test-only-pw",
         "ssl.ca.location": str(tmp_path / "ca.pem"),
     }
     assert security_config(settings) == expected
