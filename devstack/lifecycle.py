@@ -100,17 +100,17 @@ def apply_database_migrations(cfg: StackConfig) -> str:
 
 def set_up_kafka_security(cfg: StackConfig, broker: Service) -> str:
     """Once every broker is healthy: the services' SCRAM users and ACLs (idempotent)."""
+    if not all(proc.port_open(port) for port in cfg.kafka_secure_ports):
+        # Brokers started by an older checkout: no secured listener and no authorizer (creating
+        # ACLs would fail) until they restart with this configuration.
+        return (
+            f"WARNING: no SASL_SSL listener on {cfg.kafka_secure_bootstrap}: brokers started "
+            "before it existed; 'make down && make up' restarts them with it"
+        )
     try:
-        done = kafka_users.ensure_users_and_acls(cfg)
+        return kafka_users.ensure_users_and_acls(cfg)
     except SetupError as exc:
         raise _Failed(broker, str(exc)) from None
-    if not all(proc.port_open(port) for port in cfg.kafka_secure_ports):
-        # Brokers started by an older checkout run without the secured listener until restarted.
-        done += (
-            f"; WARNING: no SASL_SSL listener on {cfg.kafka_secure_bootstrap} "
-            "(brokers started before it existed: make down && make up)"
-        )
-    return done
 
 
 # ------------------------------------------------------------------------------------------ up

@@ -33,6 +33,7 @@ from devstack.kafka_auth import ADAPTER
 from devstack.mosquitto import MOSQUITTO_CONF, mosquitto_native_conf
 from devstack.pipeline import metric_samples
 from iot_pipeline.config import Settings
+from iot_pipeline.kafka.config import client_config
 from iot_pipeline.ruuvi import RuuviReading, encode_hex
 from tests.conftest import stack_kafka_login, stack_mqtt_credentials
 
@@ -231,12 +232,14 @@ def read_records(
     ``done(records)`` holds) and then ``settle`` seconds more to catch any extra one."""
     deserializer = AvroDeserializer(SchemaRegistryClient({"url": settings.schema_registry_url}))
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"e2e-adapter-reader-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            settings,
+            {
+                "group.id": f"e2e-adapter-reader-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            },
+        )
     )
     consumer.subscribe([topic])
     context = SerializationContext(topic, MessageField.VALUE)
@@ -266,12 +269,14 @@ def read_dead_letters(
     settings: Settings, topic: str, expected: int, timeout: float = 120, settle: float = 3.0
 ) -> list[tuple[bytes, dict[str, bytes]]]:
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"e2e-adapter-dlq-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            settings,
+            {
+                "group.id": f"e2e-adapter-dlq-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            },
+        )
     )
     consumer.subscribe([topic])
     found: list[tuple[bytes, dict[str, bytes]]] = []
