@@ -310,3 +310,13 @@ def test_the_brokers_keystore_is_made_from_the_stack_ca_with_a_pkcs8_key(tmp_pat
     )
     assert "IP Address:127.0.0.1" in san.stdout and "DNS:localhost" in san.stdout
     assert ensure_kafka_keystore(tmp_path).read_text() == text  # made once
+
+
+def test_a_state_dir_from_before_kafka_tls_keeps_its_ca_and_gets_the_keystore(tmp_path):
+    from devstack.tls import ensure_ca, ensure_kafka_keystore, tls_dir
+
+    ensure_ca(tmp_path)  # what an older `make up` made: CA and Mosquitto's certificate only
+    ca_before = (tls_dir(tmp_path) / "ca.pem").read_text()
+    keystore = ensure_kafka_keystore(tmp_path)
+    assert (tls_dir(tmp_path) / "ca.pem").read_text() == ca_before
+    assert keystore.read_text().endswith(ca_before)
