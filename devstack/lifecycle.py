@@ -113,6 +113,22 @@ def set_up_kafka_security(cfg: StackConfig, broker: Service) -> str:
         raise _Failed(broker, str(exc)) from None
 
 
+def _stop_outdated_brokers(cfg: StackConfig, services: list[Service]) -> None:
+    """Brokers started by a checkout from before the secured listener run without it (and
+    without the authorizer): stop them, so that this ``up`` starts them with today's
+    configuration (their data stays)."""
+    for broker in (s for s in services if s.name.startswith("kafka-")):
+        i = int(broker.name.split("-")[1]) - 1
+        record = proc.running_record(broker.pidfile(cfg))
+        if (
+            record is not None
+            and proc.port_open(cfg.kafka_ports[i])
+            and not proc.port_open(cfg.kafka_secure_ports[i])
+        ):
+            say(f"{broker.name} runs without the SASL_SSL listener (older config): restarting it")
+            proc.stop(broker.pidfile(cfg), sig=broker.stop_signal, timeout_s=broker.stop_timeout_s)
+
+
 # ------------------------------------------------------------------------------------------ up
 class _Failed(Exception):
     """A service failed to start or to become healthy; ``up`` reports it and its log."""
@@ -288,6 +304,7 @@ def up(cfg: StackConfig) -> int:
         except SetupError as exc:
             print(f"[devstack] FAILED: tls: {exc}", file=sys.stderr)
             return 1
+        _stop_outdated_brokers(cfg, services)
         try:
             already, deferred = _start_missing(cfg, services)
             details = _HealthWait(cfg, services, deferred).run()
