@@ -27,6 +27,8 @@ from bench.storage import (
     raw_copy,
 )
 from devstack.config import REPO_ROOT
+from devstack.kafka_auth import SINK
+from devstack.kafka_users import client_env
 from iot_pipeline.config import load_settings
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
@@ -108,9 +110,10 @@ def _count(engine: Engine) -> int:
         return conn.execute(text("SELECT count(*) FROM sensor_readings")).scalar_one()
 
 
-def sink_rate(topic: str, *, when_caught_up: bool) -> float:
+def sink_rate(topic: str, *, when_caught_up: bool, secured: bool = False) -> float:
     """Rows/s the sink service sustains from its first stored row to the last, with or without
-    latency-aware batching (DATA_SINK_WRITE_WHEN_CAUGHT_UP)."""
+    latency-aware batching (DATA_SINK_WRITE_WHEN_CAUGHT_UP), on the loopback PLAINTEXT listener
+    or (``secured``) on the SASL_SSL one as its own principal."""
     schema, engine = _fresh_schema("sink")
     config = stack()
     env = {
@@ -127,6 +130,7 @@ def sink_rate(topic: str, *, when_caught_up: bool) -> float:
         "DATA_SINK_MAINTENANCE_INTERVAL": "3600",
         "DATA_SINK_WRITE_WHEN_CAUGHT_UP": str(when_caught_up).lower(),
         "LOG_LEVEL": "WARNING",
+        **(client_env(config, SINK) if secured else {}),
     }
     sink = subprocess.Popen([sys.executable, str(REPO_ROOT / "run_timescaledb_sink.py")], env=env)
     try:
@@ -186,12 +190,17 @@ def run() -> int:
         )
         before = sink_rate(topic, when_caught_up=False)
         ours = sink_rate(topic, when_caught_up=True)
+        secured = sink_rate(topic, when_caught_up=True, secured=True)
     finally:
         delete_topic(config.kafka_bootstrap, topic)
     reference = raw_copy_rate(records)
     print(f"sink, size-or-age batches:       {before:>10,.0f} rows/s")
     print(f"sink, write when caught up:      {ours:>10,.0f} rows/s  (the default)")
     print(f"raw COPY of the same rows:       {reference:>10,.0f} rows/s")
+    print(
+        f"security on/off, sink: {secured:,.0f} rows/s on Kafka SASL_SSL/SCRAM (29392, iot-sink) "
+        f"vs {ours:,.0f} rows/s on PLAINTEXT (29092), same records: {secured / ours:.2f}x"
+    )
     print(ratio_line("sink (size-or-age) / raw COPY", before, reference, 0.50))
     print(ratio_line("sink (when caught up) / raw COPY", ours, reference, 0.50))
     if os.environ.get("BENCH_SINK_QUERIES", "1") == "0":

@@ -29,11 +29,13 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from devstack.kafka_auth import ADAPTER
 from devstack.mosquitto import MOSQUITTO_CONF, mosquitto_native_conf
 from devstack.pipeline import metric_samples
 from iot_pipeline.config import Settings
+from iot_pipeline.kafka.config import client_config
 from iot_pipeline.ruuvi import RuuviReading, encode_hex
-from tests.conftest import stack_mqtt_credentials
+from tests.conftest import stack_kafka_login, stack_mqtt_credentials
 
 REPO = Path(__file__).resolve().parents[3]
 VECTORS = REPO / "tests" / "vectors"
@@ -112,7 +114,7 @@ class AdapterProcess:
         self.proc = subprocess.Popen(
             [sys.executable, str(REPO / "run_ruuvitag_adapter.py")],
             cwd=REPO,
-            env=env.env(**overrides),
+            env={**env.env(), **stack_kafka_login(ADAPTER), **overrides},
             stdout=self._file,
             stderr=subprocess.STDOUT,
         )
@@ -230,12 +232,14 @@ def read_records(
     ``done(records)`` holds) and then ``settle`` seconds more to catch any extra one."""
     deserializer = AvroDeserializer(SchemaRegistryClient({"url": settings.schema_registry_url}))
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"e2e-adapter-reader-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            settings,
+            {
+                "group.id": f"e2e-adapter-reader-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            },
+        )
     )
     consumer.subscribe([topic])
     context = SerializationContext(topic, MessageField.VALUE)
@@ -265,12 +269,14 @@ def read_dead_letters(
     settings: Settings, topic: str, expected: int, timeout: float = 120, settle: float = 3.0
 ) -> list[tuple[bytes, dict[str, bytes]]]:
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"e2e-adapter-dlq-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            settings,
+            {
+                "group.id": f"e2e-adapter-dlq-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            },
+        )
     )
     consumer.subscribe([topic])
     found: list[tuple[bytes, dict[str, bytes]]] = []

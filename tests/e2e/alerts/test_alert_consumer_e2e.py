@@ -27,6 +27,7 @@ import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from devstack.kafka_auth import ALERTS
 from iot_pipeline.alerts.codec import event_from_record
 from iot_pipeline.alerts.model import AlertEvent, EventType
 from iot_pipeline.config import load_settings
@@ -34,6 +35,7 @@ from iot_pipeline.kafka.consumer import FramedAvroDecoder
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas import load_schema
 from iot_pipeline.simulator.models import DeviceSpec, initial_state, next_reading
+from tests.conftest import stack_kafka_login
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +59,7 @@ class ConsumerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, str(REPO / "run_consumer.py")],
             cwd=REPO,
-            env=env,
+            env={**env, **stack_kafka_login(ALERTS)},
             stdout=self._file,
             stderr=subprocess.STDOUT,
         )
@@ -161,8 +163,8 @@ class Device:
 def alert_env(
     kafka_bootstrap_servers, schema_registry_url, kafka_topic_factory, consumer_group_factory
 ) -> Iterator[dict[str, str]]:
-    readings_topic = kafka_topic_factory("alerts-in")
-    alerts_topic = kafka_topic_factory("alerts-out", config={"cleanup.policy": "compact"})
+    readings_topic = kafka_topic_factory("e2e-alerts-in")
+    alerts_topic = kafka_topic_factory("e2e-alerts-out", config={"cleanup.policy": "compact"})
     env = dict(os.environ)
     env.update(
         {
@@ -170,8 +172,8 @@ def alert_env(
             "SCHEMA_REGISTRY_URL": schema_registry_url,
             "KAFKA_TOPIC_NAME": readings_topic,
             "KAFKA_ALERTS_TOPIC_NAME": alerts_topic,
-            "KAFKA_CONSUMER_GROUP_ID": consumer_group_factory("alerts-e2e"),
-            "TEST_READER_GROUP": consumer_group_factory("alerts-e2e-reader"),
+            "KAFKA_CONSUMER_GROUP_ID": consumer_group_factory("e2e-alerts"),
+            "TEST_READER_GROUP": consumer_group_factory("e2e-alerts-reader"),
             "ALERTS_METRICS_PORT": str(free_port()),
             "ALERTS_SILENCE_TIMEOUT": str(SILENCE_S),
             "ALERTS_TICK_INTERVAL": "0.25",

@@ -39,6 +39,7 @@ from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import text
 
 from iot_pipeline.config import Settings, load_settings
+from iot_pipeline.kafka.config import client_config
 from iot_pipeline.storage.engine import create_db_engine
 from tests.conftest import stack_mqtt_credentials, stack_postgres_password
 from tests.e2e.adapter.harness import (
@@ -192,11 +193,13 @@ class Recorder:
 def offsets(settings: Settings, topic: str, group: str) -> tuple[int, int]:
     """(records in ``topic``, of them committed by ``group``), over all its partitions."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": group,
-            "enable.auto.commit": False,
-        }
+        client_config(
+            settings,
+            {
+                "group.id": group,
+                "enable.auto.commit": False,
+            },
+        )
     )
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]

@@ -12,9 +12,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from devstack.kafka_auth import LAKE
 from iot_pipeline.config import Settings, load_settings
 from iot_pipeline.lake.catalog import open_catalog, open_table
 from iot_pipeline.lake.writer import LakeWriter
+from tests.conftest import stack_kafka_login
 from tests.e2e.sink.harness import REPO, SinkEnv
 
 
@@ -92,7 +94,7 @@ class ArchiverProcess:
         self.proc = subprocess.Popen(
             [sys.executable, str(REPO / "run_lake_archiver.py")],
             cwd=REPO,
-            env=env,
+            env={**env, **stack_kafka_login(LAKE)},
             stdout=self._file,
             stderr=subprocess.STDOUT,
         )

@@ -22,10 +22,12 @@ from confluent_kafka import Consumer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from sqlalchemy import Engine, text
 
+from devstack.kafka_auth import SINK
 from iot_pipeline.config import Settings
+from iot_pipeline.kafka.config import client_config
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas.registry import load_schema
-from tests.conftest import stack_postgres_password
+from tests.conftest import stack_kafka_login, stack_postgres_password
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -117,7 +119,7 @@ class SinkProcess:
         self.proc = subprocess.Popen(
             [sys.executable, *profiler, str(REPO / "run_timescaledb_sink.py")],
             cwd=REPO,
-            env=env,
+            env={**env, **stack_kafka_login(SINK)},
             stdout=self._file,
             stderr=subprocess.STDOUT,
         )
@@ -148,12 +150,14 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 def dead_letters(env: SinkEnv, expected: int, timeout: float = 30) -> list[Any]:
     consumer = Consumer(
-        {
-            "bootstrap.servers": env.settings.kafka_bootstrap_servers,
-            "group.id": f"{env.group}-dlq-reader",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            env.settings,
+            {
+                "group.id": f"{env.group}-dlq-reader",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            },
+        )
     )
     consumer.subscribe([env.dlq_topic])
     found: list[Any] = []
