@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 
 from bench.common import create_topic, delete_topic, ratio_line, stack
 from bench.cpu import named_cpu, tree_cpu
+from bench.sink_stages import print_stage_costs
 from bench.storage import (
     documented_queries,
     load_history,
@@ -276,6 +277,7 @@ def measure_rounds(
 
 
 def run() -> int:
+    print_stage_costs()
     config = stack()
     topic = create_topic(config.kafka_bootstrap, "bench-sink")
     settings = load_settings()
