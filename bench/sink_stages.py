@@ -123,9 +123,7 @@ class _Store:
 
 
 def _readings() -> tuple[dict[str, Any], list[bytes]]:
-    settings = load_settings(
-        iot_num_devices=50, iot_data_interval_sec=0.0, postgres_password="not-used-here"
-    )
+    settings = load_settings(iot_num_devices=50, iot_data_interval_sec=0.0)
     intervals, source = simulator.kafka_source(settings, random.Random(7))
     schema = json.loads(load_schema(READING_SCHEMA_FILE))
     parsed = fastavro.parse_schema(schema)
