@@ -12,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,6 +35,7 @@ from iot_pipeline.config import Settings
 from iot_pipeline.kafka.config import client_config
 from iot_pipeline.ruuvi import RuuviReading, encode_hex
 from tests.conftest import stack_kafka_login, stack_mqtt_credentials
+from tests.e2e.processes import ServiceProcess
 
 REPO = Path(__file__).resolve().parents[3]
 VECTORS = REPO / "tests" / "vectors"
@@ -104,19 +104,15 @@ class AdapterEnv:
         return env
 
 
-class AdapterProcess:
+class AdapterProcess(ServiceProcess):
     """run_ruuvitag_adapter.py as a real process, logging to a file."""
 
     def __init__(self, env: AdapterEnv, log: Path, **overrides: str) -> None:
         self.adapter_env = env
-        self.log = log
-        self._file = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "run_ruuvitag_adapter.py")],
-            cwd=REPO,
-            env={**env.env(), **stack_kafka_login(ADAPTER), **overrides},
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
+        super().__init__(
+            "run_ruuvitag_adapter.py",
+            {**env.env(), **stack_kafka_login(ADAPTER), **overrides},
+            log,
         )
 
     def metrics(self) -> dict[str, float]:
@@ -138,20 +134,6 @@ class AdapterProcess:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
-
-    def stop(self, timeout: float = 60) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self._file.close()
-        return code
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(30)
-        self._file.close()
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 def wait_for(

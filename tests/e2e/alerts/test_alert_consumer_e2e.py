@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -36,10 +33,10 @@ from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas import load_schema
 from iot_pipeline.simulator.models import DeviceSpec, initial_state, next_reading
 from tests.conftest import stack_kafka_login
+from tests.e2e.processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[3]
 SILENCE_S = 3.0
 TAG_MAC = "CB:B8:33:4C:88:4F"
 TAG_ID = TAG_MAC.lower()
@@ -52,34 +49,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class ConsumerProcess:
+class ConsumerProcess(ServiceProcess):
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._file = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "run_consumer.py")],
-            cwd=REPO,
-            env={**env, **stack_kafka_login(ALERTS)},
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
-        )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        super().__init__("run_consumer.py", {**env, **stack_kafka_login(ALERTS)}, log)
 
     def wait_assigned(self, timeout: float = 60) -> None:
         wait_for(lambda: "assigned [(" in self.text(), timeout, "partition assignment", self)
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(60)
-        self._file.close()
-        return code
-
-    def kill(self) -> None:
-        self.proc.kill()  # SIGKILL: no chance to flush or commit anything
-        self.proc.wait(30)
-        self._file.close()
 
 
 def wait_for(

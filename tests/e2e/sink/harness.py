@@ -6,10 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,8 +25,7 @@ from iot_pipeline.kafka.config import client_config
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas.registry import load_schema
 from tests.conftest import stack_kafka_login, stack_postgres_password
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.e2e.processes import ServiceProcess
 
 
 @dataclass
@@ -111,32 +107,11 @@ def produce(env: SinkEnv, records: list[dict[str, Any]], raw: list[bytes] = ()) 
     assert producer.flush(60) == 0
 
 
-class SinkProcess:
+class SinkProcess(ServiceProcess):
     def __init__(self, env: dict[str, str], log: Path, profile_to: str | None = None) -> None:
-        self.log = log
-        self._file = log.open("ab")
         profiler = ["-m", "cProfile", "-o", profile_to] if profile_to else []
-        self.proc = subprocess.Popen(
-            [sys.executable, *profiler, str(REPO / "run_timescaledb_sink.py")],
-            cwd=REPO,
-            env={**env, **stack_kafka_login(SINK)},
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
-        )
-
-    def stop(self, timeout: float = 60) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self._file.close()
-        return code
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(30)
-        self._file.close()
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        env = {**env, **stack_kafka_login(SINK)}
+        super().__init__("run_timescaledb_sink.py", env, log, profiler)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
