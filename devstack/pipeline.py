@@ -80,6 +80,10 @@ SERVICES = (
     PipelineService("alert-consumer", "run_consumer.py", 8001),
     PipelineService("timescaledb-sink", "run_timescaledb_sink.py", 8003),
     PipelineService("lake-archiver", "run_lake_archiver.py", 8005),
+    # The sink writes as iot_sink (no DDL); archiving and retention need the owner's rights.
+    PipelineService(
+        "storage-maintenance", "run_storage_maintenance.py", 0, args=("--every", "300")
+    ),
 )
 
 
@@ -122,6 +126,20 @@ def mqtt_login(cfg: StackConfig, service: PipelineService) -> tuple[dict[str, st
         return env, []
     args = ["--port", str(cfg.mqtt_tls_port), "--username", user, "--cafile", ca_file]
     return {"MQTT_PASSWORD": env["MQTT_PASSWORD"]}, args
+
+
+# Which least-privilege database login (devstack.postgres.LOGIN_ROLES) each service uses; the
+# others that use the database (migrations, maintenance) connect as the owner.
+POSTGRES_LOGIN = {"timescaledb-sink": "iot_sink"}
+
+
+def postgres_login(cfg: StackConfig, service: PipelineService) -> dict[str, str]:
+    """The environment that connects ``service`` as its own database login (nothing for the
+    owner's services, or when the user set POSTGRES_USER themselves)."""
+    user = POSTGRES_LOGIN.get(service.name)
+    if user is None or "POSTGRES_USER" in os.environ:
+        return {}
+    return {"POSTGRES_USER": user, "POSTGRES_PASSWORD": cfg.secrets[f"postgres_{user}_password"]}
 
 
 def service_env(cfg: StackConfig) -> dict[str, str]:
@@ -181,7 +199,7 @@ class Supervisor:
                 self.children[service.name] = subprocess.Popen(
                     [*service.command(), *login_args],
                     cwd=REPO_ROOT,
-                    env={**env, **service.env, **login_env},
+                    env={**env, **service.env, **login_env, **postgres_login(self.cfg, service)},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # Ctrl-C reaches us only; we stop them in order

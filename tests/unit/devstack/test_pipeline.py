@@ -5,6 +5,7 @@ from devstack.pipeline import (
     GATEWAY_EMULATOR,
     SERVICES,
     chosen_services,
+    postgres_login,
     service_env,
 )
 from devstack.summary import STAGES
@@ -46,3 +47,18 @@ def test_the_lake_archiver_keeps_its_lake_in_the_stack_state_dir(monkeypatch):
     cfg = StackConfig.from_env()
     assert service_env(cfg)["LAKE_DIR"] == str(cfg.state_dir / "lake")
     assert "lake-archiver" in {service.name for service in SERVICES}
+
+
+def test_the_sink_connects_as_its_least_privilege_login_and_maintenance_as_the_owner(monkeypatch):
+    monkeypatch.delenv("POSTGRES_USER", raising=False)
+    cfg = StackConfig.from_env()
+    cfg = StackConfig(**{**cfg.__dict__, "secrets": {"postgres_iot_sink_password": "s3"}})
+    by_name = {service.name: service for service in SERVICES}
+    assert postgres_login(cfg, by_name["timescaledb-sink"]) == {
+        "POSTGRES_USER": "iot_sink",
+        "POSTGRES_PASSWORD": "s3",
+    }
+    assert postgres_login(cfg, by_name["storage-maintenance"]) == {}
+    assert by_name["storage-maintenance"].available()
+    monkeypatch.setenv("POSTGRES_USER", "someone")  # what the user set wins
+    assert postgres_login(cfg, by_name["timescaledb-sink"]) == {}
