@@ -152,6 +152,10 @@ def service_env(cfg: StackConfig) -> dict[str, str]:
     env.setdefault("POSTGRES_DB", cfg.postgres_db)
     env.setdefault("POSTGRES_USER", cfg.postgres_user)
     env.setdefault("POSTGRES_PASSWORD", cfg.postgres_password)
+    if (cfg.state_dir / "postgresql" / "tls" / "server.pem").exists():
+        # PostgreSQL serves TLS with a certificate from the stack's CA (devstack.postgres).
+        env.setdefault("POSTGRES_SSLMODE", "verify-full")
+        env.setdefault("POSTGRES_SSLROOTCERT", str(tls_dir(cfg.state_dir) / "ca.pem"))
     env.setdefault("MQTT_BROKER_HOST", "127.0.0.1")
     env.setdefault("MQTT_BROKER_PORT", str(cfg.mqtt_port))
     # The lake archiver's embedded catalog and warehouse live with the stack's other data.

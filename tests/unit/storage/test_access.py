@@ -14,3 +14,13 @@ def test_a_writer_without_the_table_waits_for_the_owners_migrations():
     assert reason is not None
     assert "iot_sink" in reason and "iot_storage.migrate" not in reason
     assert "python -m iot_pipeline.storage.migrate" in reason
+
+
+def test_tls_settings_become_libpq_arguments():
+    from iot_pipeline.storage.engine import tls_args
+
+    assert tls_args("prefer", None) == {"sslmode": "prefer"}
+    assert tls_args("verify-full", "/ca.pem") == {
+        "sslmode": "verify-full",
+        "sslrootcert": "/ca.pem",
+    }
