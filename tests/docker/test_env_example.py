@@ -46,11 +46,13 @@ def test_env_example_is_rendered_from_the_current_model(generator: ModuleType) -
 
 def test_every_setting_is_forwarded_wired_or_excluded_for_a_reason(generator: ModuleType) -> None:
     names = {name.upper() for name in Settings.model_fields}
-    stale = (set(generator.WIRING) | set(generator.NOT_FORWARDED)) - names
+    pending = set(generator.PENDING_SETTINGS)
+    stale = (set(generator.WIRING) | set(generator.NOT_FORWARDED)) - names - pending
     assert not stale, f"docker/tools/env_example.py names settings that no longer exist: {stale}"
     assert not set(generator.WIRING) & set(generator.NOT_FORWARDED)
     forwarded = set(generator.forwarded_settings(Settings.model_fields))
-    assert forwarded | set(generator.WIRING) | set(generator.NOT_FORWARDED) == names
+    covered = forwarded | set(generator.WIRING) | set(generator.NOT_FORWARDED)
+    assert covered - (pending - names) == names
 
 
 def test_python_services_receive_every_forwarded_setting_by_name(

@@ -127,6 +127,21 @@ def run_maintenance(
     return report
 
 
+def check_connection(engine: Engine) -> int:
+    """0 if the database answers and has TimescaleDB loaded, else 1 (the reason is logged)."""
+    from iot_pipeline.storage.migrate import detect_edition
+
+    try:
+        with engine.connect() as conn:
+            detect_edition(conn)
+        return 0
+    except Exception as exc:
+        logger.error("storage maintenance check failed: {}", exc)
+        return 1
+    finally:
+        engine.dispose()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the storage maintenance as the schema's owner (POSTGRES_* settings), once or on a
     schedule until SIGTERM."""
@@ -145,11 +160,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0.0,
         help="seconds between runs (DATA_SINK_MAINTENANCE_INTERVAL is the sink's); 0: run once",
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only connect and read the TimescaleDB edition (a healthcheck); exit 1 on failure",
+    )
     args = parser.parse_args(argv)
     settings = load_settings_or_exit("storage-maintenance")
     configure_logging(settings.log_level, settings.log_format, "storage-maintenance")
-    stop: threading.Event = stop_on_signals()
     engine = create_db_engine(settings)
+    if args.check:
+        return check_connection(engine)
+    stop: threading.Event = stop_on_signals()
     failed = False
     try:
         while True:
