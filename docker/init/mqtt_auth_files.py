@@ -28,6 +28,9 @@ SERVICE_PASSWORDS = {
     mqtt_auth.SIMULATOR: "MQTT_SIMULATOR_PASSWORD",
     mqtt_auth.EXPORTER: "MQTT_EXPORTER_PASSWORD",
 }
+# Kubernetes' exporter sidecar reads $SYS on a pod-local listener without a user: there (and
+# only there, MQTT_EXPORTER_OPTIONAL=true) the exporter's user may be absent.
+OPTIONAL_WHEN_ALLOWED = ("MQTT_EXPORTER_PASSWORD",)
 # Lines of mqtt/config/mosquitto.conf this file replaces (listeners and authentication).
 REPLACED = ("listener", "protocol", "allow_anonymous", "password_file", "acl_file")
 
@@ -84,15 +87,29 @@ def compose_conf(
     return "\n".join(head + kept).rstrip() + "\n"
 
 
+def from_files(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` with each ``NAME_FILE`` read into ``NAME`` (Kubernetes mounts its Secret as
+    files); a value given directly wins."""
+    out = dict(environ)
+    for key, path in environ.items():
+        name = key.removesuffix("_FILE")
+        if key.endswith("_FILE") and not out.get(name):
+            out[name] = Path(path).read_text().strip()
+    return out
+
+
 def render(
     environ: dict[str, str], project_conf: str, auth_dir: str, cert_dir: str
 ) -> dict[str, str]:
     """The three files (name -> text) from the environment; SystemExit naming a missing secret."""
-    missing = [var for var in SERVICE_PASSWORDS.values() if not environ.get(var)]
+    optional = OPTIONAL_WHEN_ALLOWED if environ.get("MQTT_EXPORTER_OPTIONAL") == "true" else ()
+    missing = [
+        var for var in SERVICE_PASSWORDS.values() if not environ.get(var) and var not in optional
+    ]
     if missing:
         raise SystemExit(f"mqtt-auth-init: {', '.join(missing)} must be set (docker/.env)")
     gateways = parse_gateways(environ.get("MQTT_GATEWAYS", ""))
-    passwords = {user: environ[var] for user, var in SERVICE_PASSWORDS.items()}
+    passwords = {user: environ[var] for user, var in SERVICE_PASSWORDS.items() if environ.get(var)}
     passwords.update({gateway.name: password for gateway, password in gateways})
     return {
         "mosquitto.conf": compose_conf(project_conf, auth_dir, cert_dir),
@@ -103,21 +120,27 @@ def render(
 
 def main() -> int:
     out = Path(os.environ.get("MQTT_AUTH_DIR", "/mosquitto-auth"))
+    # Kubernetes renders its own mosquitto.conf (deploy/kubernetes/tools/generate.py): it asks
+    # for the ACL and the password lines only (MQTT_AUTH_FILES=acl,passwd).
+    wanted = os.environ.get("MQTT_AUTH_FILES", "mosquitto.conf,acl,passwd").split(",")
     project_conf = Path(os.environ.get("MOSQUITTO_PROJECT_CONF", "/opt/project/mosquitto.conf"))
+    conf_text = project_conf.read_text() if "mosquitto.conf" in wanted else ""
     try:
         files = render(
-            dict(os.environ), project_conf.read_text(), "/mosquitto/auth", "/certs/mosquitto"
+            from_files(dict(os.environ)), conf_text, "/mosquitto/auth", "/certs/mosquitto"
         )
     except mqtt_auth.GatewayError as exc:
         raise SystemExit(f"mqtt-auth-init: {exc}") from exc
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
+    for name in wanted:
         path = out / name
-        path.write_text(text)
+        path.write_text(files[name])
         path.chmod(0o600)
         if os.geteuid() == 0:
             os.chown(path, MOSQUITTO_UID, MOSQUITTO_UID)
-    print(f"mqtt-auth-init: {len(files['passwd'].splitlines())} users, ACL and config in {out}")
+    print(
+        f"mqtt-auth-init: {len(files['passwd'].splitlines())} users; {', '.join(wanted)} in {out}"
+    )
     return 0
 
 

@@ -90,7 +90,9 @@ def test_cert_init_makes_a_certificate_per_server_signed_by_one_ca(certs: Path) 
     assert "DNS:localhost" in openssl_text(certs / "kafka-broker-1" / "keystore.pem")
     # Kafka's PEM keystore: an unencrypted PKCS#8 key, then the certificate.
     keystore = (certs / "kafka-broker-1" / "keystore.pem").read_text()
-    assert keystore.startswith("-----BEGIN PRIVATE KEY-----")
+    first = keystore.splitlines()[0]  # PKCS#8 ("BEGIN PRIVATE KEY"), not SEC1 or encrypted
+    assert first.startswith("-----BEGIN") and first.endswith(" PRIVATE KEY-----")
+    assert "EC" not in first and "ENCRYPTED" not in first
     assert "-----BEGIN CERTIFICATE-----" in keystore
     # The CA key never leaves the CA's own directory.
     assert not any(p.name == "ca.key" for p in certs.rglob("*") if "ca" not in p.parts)
@@ -350,3 +352,13 @@ def test_kafka_acls_follow_the_issue(grants: list[str]) -> None:
     assert {op for op, _ in lag} == {"Describe"}
     ui = allowed(grants, "iot-ui")
     assert not any(op in ("Write", "All", "Alter", "Delete", "Create") for op, _ in ui)
+
+
+def test_secrets_may_come_from_files_as_on_kubernetes(tmp_path: Path) -> None:
+    module = load("mqtt_auth_files")
+    (tmp_path / "adapter").write_text("test-only-from-file\n")
+    env = module.from_files(
+        {"MQTT_ADAPTER_PASSWORD_FILE": str(tmp_path / "adapter"), "MQTT_SIMULATOR_PASSWORD": "x"}
+    )
+    assert env["MQTT_ADAPTER_PASSWORD"] == "test-only-from-file"
+    assert env["MQTT_SIMULATOR_PASSWORD"] == "x"
