@@ -17,7 +17,7 @@ if [[ ! -r "$JMX_EXPORTER_CONFIG" ]]; then
 fi
 # The healthcheck's (and kafka-init's) client settings: the broker's own PLAIN identity over TLS
 # with the compose CA, readable by this container's user only. BROKER_CLIENT_PROPERTIES: tests.
-if [[ -n "${KAFKA_BROKER_PASSWORD:-}" ]]; then
+if [[ -n "${BROKER_CLIENT_PASSWORD:-}" ]]; then
     client_properties="${BROKER_CLIENT_PROPERTIES:-/tmp/broker-client.properties}"
     (
         umask 077
@@ -26,7 +26,7 @@ security.protocol=SASL_SSL
 sasl.mechanism=PLAIN
 ssl.truststore.type=PEM
 ssl.truststore.location=${KAFKA_SSL_TRUSTSTORE_LOCATION:-/certs/public/ca.pem}
-sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="${KAFKA_BROKER_PASSWORD}";
+sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="${BROKER_CLIENT_PASSWORD}";
 EOF
     )
 fi

@@ -151,3 +151,25 @@ def model(compose: Compose, env_file: Path) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def services(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return model["services"]
+
+
+@pytest.fixture(scope="session")
+def grants(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The kafka-configs and kafka-acls commands init-security.sh runs (printed, not run)."""
+    names = "BROKER ADMIN SIMULATOR ADAPTER SINK ALERTS LAKE LAG_EXPORTER REGISTRY UI"
+    passwords = {f"KAFKA_{n}_PASSWORD": f"test-{n.lower()}" for n in names.split(" ")}
+    properties = tmp_path_factory.mktemp("kafka-init") / "client.properties"
+    result = subprocess.run(
+        ["bash", str(DOCKER_DIR / "kafka" / "init-security.sh")],
+        env={
+            "PATH": os.environ["PATH"],
+            **passwords,
+            "KAFKA_TOOL_PREFIX": "echo",
+            "BROKER_CLIENT_PROPERTIES": str(properties),
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert properties.stat().st_mode & 0o077 == 0
+    return result.stdout.splitlines()

@@ -56,7 +56,7 @@ def test_writes_the_healthcheck_client_settings_for_the_broker_only(tmp_path: Pa
     result = _run(
         tmp_path,
         JMX_EXPORTER_CONFIG=str(config),
-        KAFKA_BROKER_PASSWORD="test-only-broker",
+        BROKER_CLIENT_PASSWORD="test-only-broker",
         KAFKA_SSL_TRUSTSTORE_LOCATION="/certs/public/ca.pem",
         BROKER_CLIENT_PROPERTIES=str(properties),
     )

@@ -272,28 +272,6 @@ def test_the_rendered_broker_refuses_anonymous_and_keeps_each_gateway_to_its_top
 # --- kafka-init ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def grants(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The kafka-configs and kafka-acls commands init-security.sh runs (printed, not run)."""
-    names = "BROKER ADMIN SIMULATOR ADAPTER SINK ALERTS LAKE LAG_EXPORTER REGISTRY UI"
-    passwords = {f"KAFKA_{n}_PASSWORD": f"test-{n.lower()}" for n in names.split(" ")}
-    properties = tmp_path_factory.mktemp("kafka-init") / "client.properties"
-    result = subprocess.run(
-        ["bash", str(DOCKER_DIR / "kafka" / "init-security.sh")],
-        env={
-            "PATH": os.environ["PATH"],
-            **passwords,
-            "KAFKA_TOOL_PREFIX": "echo",
-            "BROKER_CLIENT_PROPERTIES": str(properties),
-        },
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    assert properties.stat().st_mode & 0o077 == 0
-    return result.stdout.splitlines()
-
-
 def allowed(grants: list[str], principal: str) -> set[tuple[str, str]]:
     """(operation, resource) pairs the ACL commands grant ``principal``."""
     pairs = set()
