@@ -53,6 +53,19 @@ def servers(advertised_host: str, extra_names: list[str]) -> list[ServerCert]:
     ]
 
 
+def kubernetes_servers(namespace: str) -> list[ServerCert]:
+    """Kubernetes: one keystore every broker pod shares (its names cover each pod's DNS name)."""
+    names = (
+        f"DNS:*.kafka-headless.{namespace}.svc.cluster.local",  # the advertised listeners
+        # The bootstrap names (a wildcard needs two labels after it); up to 6 brokers.
+        *(f"DNS:kafka-{n}.kafka-headless" for n in range(6)),
+        "DNS:kafka",
+        "DNS:localhost",
+        "IP:127.0.0.1",
+    )
+    return [ServerCert("kafka", 1000, names, kafka_keystore=True)]
+
+
 def run(argv: list[str]) -> None:
     result = subprocess.run(argv, capture_output=True, text=True)
     if result.returncode != 0:
@@ -98,10 +111,13 @@ def main() -> int:
     ca_dir = tls.ensure_ca(root / "ca")
     shutil.copyfile(ca_dir / "ca.pem", root / "public" / "ca.pem")
     (root / "public" / "ca.pem").chmod(0o644)
-    chown = os.geteuid() == 0
-    for server in servers(advertised, extra):
+    namespace = os.environ.get("KUBERNETES_NAMESPACE", "")
+    # On Kubernetes (deploy/kubernetes/tools/make-tls-secret.sh) the Secret carries the files.
+    chown = os.geteuid() == 0 and not namespace
+    chosen = kubernetes_servers(namespace) if namespace else servers(advertised, extra)
+    for server in chosen:
         install(root, server, chown)
-    print(f"cert-init: CA and {len(servers(advertised, extra))} server certificates in {root}")
+    print(f"cert-init: CA and {len(chosen)} server certificates in {root}")
     return 0
 
 

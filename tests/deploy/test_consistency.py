@@ -44,18 +44,13 @@ NOT_ON_KUBERNETES = {
     "node-exporter": "needs hostPID and the host filesystem (not Pod Security restricted)",
     "cadvisor": "privileged; the kubelet embeds cAdvisor",
     "mqtt-auth-init": "the same script runs as the mosquitto StatefulSet's init container",
-    "cert-init": "not yet on Kubernetes: its listeners have no TLS (README Security)",
-    "kafka-init": "not yet on Kubernetes: its brokers have no SASL/ACLs (README Security)",
+    "cert-init": "its script makes the Secret iot-pipeline-tls (tools/make-tls-secret.sh)",
+    "kafka-init": "a Job of the same name running the same script (checked below)",
 }
 # What compose secures and Kubernetes does not yet (README "Security" says so): the Kafka clients'
 # SASL_SSL principals and TLS to PostgreSQL need broker and database certificates and a SCRAM/ACL
 # job on the cluster, which the manifests do not have yet.
 COMPOSE_ONLY_SECURITY = {
-    "KAFKA_SECURITY_PROTOCOL",
-    "KAFKA_SASL_MECHANISM",
-    "KAFKA_SASL_USERNAME",
-    "KAFKA_SASL_PASSWORD",
-    "KAFKA_SSL_CA_LOCATION",
     "POSTGRES_SSLMODE",
     "POSTGRES_SSLROOTCERT",
     "MQTT_TLS_ENABLED",
@@ -65,18 +60,11 @@ COMPOSE_ONLY_SECURITY = {
     "POSTGRES_SINK_PASSWORD",
     "POSTGRES_READONLY_PASSWORD",
     "POSTGRES_MONITORING_PASSWORD",
-    # The brokers' and the registry's side of it.
-    "KAFKA_INTER_BROKER_LISTENER_NAME",
-    "BROKER_CLIENT_PASSWORD",
-    "KAFKA_AUTHORIZER_CLASS_NAME",
-    "KAFKA_SUPER_USERS",
-    "KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND",
 }
 COMPOSE_ONLY_SECURITY_PREFIXES = (
-    "KAFKA_SASL_MECHANISM_",
+    # JAAS settings embed the password: compose interpolates it, Kubernetes references the
+    # Secret ($(VAR)); the external listener is compose's only (host clients).
     "KAFKA_LISTENER_NAME_",
-    "KAFKA_SSL_",
-    "SCHEMA_REGISTRY_KAFKASTORE_S",  # _SECURITY_PROTOCOL, _SASL_*, _SSL_*
 )
 # Compose's Mosquitto TLS listener (Kubernetes' broker has none yet).
 COMPOSE_ONLY_PORTS = {8883}
@@ -107,6 +95,8 @@ WIRING = {
     "ADAPTER_MQTT_TOPICS",  # the same filters, as an MQTT shared subscription
     "ADAPTER_MQTT_CLIENT_ID",  # the pod name: one persistent session per replica
     "DATA_SOURCE_URI",  # same database and options; checked below
+    "KAFKA_SSL_KEYSTORE_LOCATION",  # compose: one certificate per broker; Kubernetes: one shared
+    "SCHEMA_REGISTRY_KAFKASTORE_SASL_JAAS_CONFIG",  # embeds the password (Secret reference)
 }
 # Kubernetes reads these secrets from files, compose from variables (same Secret values).
 AS_FILES = {
@@ -115,7 +105,11 @@ AS_FILES = {
 }
 # Only on Kubernetes: MQTT authentication (compose's broker is anonymous), pod metadata.
 KUBERNETES_ONLY_ENV = {"MQTT_USERNAME", "MQTT_PASSWORD", "POD_NAME", "POD_NAMESPACE", "PGDATA"}
-KUBERNETES_ONLY_ENV |= {"GF_PATHS_DATA"}  # the image's default, stated for the mounted volume
+KUBERNETES_ONLY_ENV |= {"GF_PATHS_DATA"}
+# The registry's password, referenced from its JAAS setting as $(KAFKA_REGISTRY_PASSWORD).
+KUBERNETES_ONLY_ENV |= {
+    "KAFKA_REGISTRY_PASSWORD"
+}  # the image's default, stated for the mounted volume
 # Ports compose publishes only for clients on the host (PLAINTEXT_HOST listeners).
 HOST_ONLY_PORTS = {29092, 29093, 29094}
 
@@ -321,3 +315,26 @@ def test_a_new_scrape_job_must_be_placed(generate_tool):
     spec["jobs"].append({"job": "something-new", "targets": [{"compose": "x:1"}]})
     with pytest.raises(generate_tool.GenerateError, match="something-new"):
         generate_tool.render_prometheus(spec)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kafka_is_sasl_ssl_only_and_kafka_init_runs_compose_s_script(overlay, rendered):
+    objects = rendered[overlay]
+    broker = {e["name"]: e.get("value") for e in container(objects, "kafka-broker-1")["env"]}
+    protocols = dict(
+        p.split(":") for p in broker["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    assert set(protocols.values()) == {"SASL_SSL"}
+    for name in ("KAFKA_AUTHORIZER_CLASS_NAME", "KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND",
+                 "KAFKA_SUPER_USERS", "KAFKA_SSL_KEYSTORE_TYPE"):  # fmt: skip
+        assert broker[name] == str(SERVICES["kafka-broker-1"]["environment"][name]), name
+    job = workload(objects, "Job", "kafka-init")["spec"]["template"]["spec"]["containers"][0]
+    assert job["command"] == ["bash", "/opt/kafka-init/init-security.sh"]
+    assert configmap(objects, "kafka-init-script") == {
+        "init-security.sh": (ROOT / "docker/kafka/init-security.sh").read_text()
+    }
+    secrets = {e["name"] for e in job["env"] if "valueFrom" in e}
+    script = (ROOT / "docker/kafka/init-security.sh").read_text()
+    assert secrets == set(re.findall(r"\buser \S+ (KAFKA_\w+_PASSWORD)", script)) | {
+        "KAFKA_BROKER_PASSWORD"
+    }

@@ -31,6 +31,7 @@ def test_every_kafka_client_is_its_own_principal_over_sasl_ssl(
         env = _env(service)
         if "KAFKA_SASL_USERNAME" not in env:
             if name in NO_KAFKA:
+                assert "KAFKA_BOOTSTRAP_SERVERS" not in env, name
                 continue
             assert "KAFKA_BOOTSTRAP_SERVERS" not in env, f"{name} uses Kafka without a principal"
             continue

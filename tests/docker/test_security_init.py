@@ -188,6 +188,17 @@ class Client:
         while not self.client.is_connected() and time.monotonic() < deadline:
             time.sleep(0.05)
 
+    def publish(self, topic: str, payload: bytes) -> None:
+        """QoS 1, once more if paho was between reconnects (seen on a loaded machine)."""
+        for attempt in range(2):
+            self.wait_connected()
+            try:
+                self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+                return
+            except RuntimeError:
+                if attempt:
+                    raise
+
     def close(self) -> None:
         self.client.loop_stop()
         with contextlib.suppress(Exception):
@@ -253,8 +264,11 @@ def test_the_rendered_broker_refuses_anonymous_and_keeps_each_gateway_to_its_top
         adapter.client.subscribe("ruuvitag/#", qos=1)
         exporter.client.subscribe("$SYS/broker/uptime", qos=0)
         time.sleep(0.5)
-        for topic in ("ruuvitag/status/gw-b", "ruuvitag/status/gw-a", "ruuvitag/data"):
-            gateway.client.publish(topic, topic.encode(), qos=1).wait_for_publish(10)
+        for topic in ("ruuvitag/status/gw-a", "ruuvitag/data"):
+            gateway.publish(topic, topic.encode())
+        # Another gateway's topic, last: the broker denies it (and may drop the connection, as
+        # Mosquitto 2.0.11 does for MQTT 5 clients here), so no acknowledgement is awaited.
+        gateway.client.publish("ruuvitag/status/gw-b", b"forged", qos=1)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and (len(adapter.messages) < 2 or not exporter.messages):
             time.sleep(0.1)
