@@ -236,3 +236,27 @@ def test_a_gateway_publishes_only_its_own_status_topic(broker):
         for client in (adapter, gateway):
             client.loop_stop()
             client.disconnect()
+
+
+def test_the_tls_secret_tool_makes_a_keystore_for_every_broker_pod(tmp_path):
+    """deploy/kubernetes/tools/make-tls-secret.sh (PRINT_ONLY): compose's cert-init script makes
+    the CA and one PEM keystore whose names cover the bootstrap and the advertised pod names."""
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy/kubernetes/tools/make-tls-secret.sh"), str(tmp_path), "ns1"],
+        env={"PATH": os.environ["PATH"], "PRINT_ONLY": "1"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "create secret generic iot-pipeline-tls" in result.stdout
+    keystore = tmp_path / "kafka" / "keystore.pem"
+    names = subprocess.run(
+        ["openssl", "x509", "-in", str(keystore), "-noout", "-ext", "subjectAltName"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "DNS:*.kafka-headless.ns1.svc.cluster.local" in names
+    assert "DNS:kafka-0.kafka-headless" in names and "DNS:kafka-2.kafka-headless" in names
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(tmp_path / "public" / "ca.pem"), str(keystore)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
