@@ -80,6 +80,10 @@ SERVICES = (
     PipelineService("alert-consumer", "run_consumer.py", 8001),
     PipelineService("timescaledb-sink", "run_timescaledb_sink.py", 8003),
     PipelineService("lake-archiver", "run_lake_archiver.py", 8005),
+    # The sink writes as iot_sink (no DDL); archiving and retention need the owner's rights.
+    PipelineService(
+        "storage-maintenance", "run_storage_maintenance.py", 0, args=("--every", "300")
+    ),
 )
 
 
@@ -142,6 +146,20 @@ def kafka_login(cfg: StackConfig, service: PipelineService) -> dict[str, str]:
     return {} if principal is None else kafka_users.client_env(cfg, principal)
 
 
+# Which least-privilege database login (devstack.postgres.LOGIN_ROLES) each service uses; the
+# others that use the database (migrations, maintenance) connect as the owner.
+POSTGRES_LOGIN = {"timescaledb-sink": "iot_sink"}
+
+
+def postgres_login(cfg: StackConfig, service: PipelineService) -> dict[str, str]:
+    """The environment that connects ``service`` as its own database login (nothing for the
+    owner's services, or when the user set POSTGRES_USER themselves)."""
+    user = POSTGRES_LOGIN.get(service.name)
+    if user is None or "POSTGRES_USER" in os.environ:
+        return {}
+    return {"POSTGRES_USER": user, "POSTGRES_PASSWORD": cfg.secrets[f"postgres_{user}_password"]}
+
+
 def service_env(cfg: StackConfig) -> dict[str, str]:
     """The services' settings for the local stack; what the user already set wins."""
     env = dict(os.environ)
@@ -152,6 +170,10 @@ def service_env(cfg: StackConfig) -> dict[str, str]:
     env.setdefault("POSTGRES_DB", cfg.postgres_db)
     env.setdefault("POSTGRES_USER", cfg.postgres_user)
     env.setdefault("POSTGRES_PASSWORD", cfg.postgres_password)
+    if (cfg.state_dir / "postgresql" / "tls" / "server.pem").exists():
+        # PostgreSQL serves TLS with a certificate from the stack's CA (devstack.postgres).
+        env.setdefault("POSTGRES_SSLMODE", "verify-full")
+        env.setdefault("POSTGRES_SSLROOTCERT", str(tls_dir(cfg.state_dir) / "ca.pem"))
     env.setdefault("MQTT_BROKER_HOST", "127.0.0.1")
     env.setdefault("MQTT_BROKER_PORT", str(cfg.mqtt_port))
     # The lake archiver's embedded catalog and warehouse live with the stack's other data.
@@ -200,7 +222,7 @@ class Supervisor:
                 self.children[service.name] = subprocess.Popen(
                     [*service.command(), *login_args],
                     cwd=REPO_ROOT,
-                    env={**env, **service.env, **login_env},
+                    env={**env, **service.env, **login_env, **postgres_login(self.cfg, service)},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # Ctrl-C reaches us only; we stop them in order

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import proc
+from devstack import proc, tls
 from devstack.config import StackConfig
 from devstack.service_base import Service, SetupError
 
@@ -99,6 +99,7 @@ class Postgres(Service):
         sock.mkdir(exist_ok=True)
         sock.chmod(0o700)
         self._chown(sock)
+        self._install_tls(cfg)
         if (data / "PG_VERSION").exists():
             self._remove_stale_lock(data)
             return
@@ -130,6 +131,24 @@ class Postgres(Service):
         if result.returncode != 0:
             raise SetupError(f"postgres: initdb failed:\n{result.stdout}{result.stderr}")
 
+    def tls_files(self, cfg: StackConfig) -> tuple[Path, Path]:
+        """The server certificate and key PostgreSQL reads (its own copies: the key must belong
+        to the user PostgreSQL runs as, mode 0600)."""
+        directory = cfg.state_dir / "postgresql" / "tls"
+        return directory / "server.pem", directory / "server.key"
+
+    def _install_tls(self, cfg: StackConfig) -> None:
+        """A certificate from the stack's CA (made on the first ``up``, also for a state directory
+        from before TLS), copied where PostgreSQL may read it."""
+        cert, key = tls.ensure_server_cert(cfg.state_dir, "postgresql", "iot-pipeline postgresql")
+        own_cert, own_key = self.tls_files(cfg)
+        own_cert.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._chown(own_cert.parent)
+        for source, target in ((cert, own_cert), (key, own_key)):
+            shutil.copyfile(source, target)
+            target.chmod(0o600)
+            self._chown(target)
+
     @staticmethod
     def _remove_stale_lock(data: Path) -> None:
         """After a hard stop (machine or session ended) postmaster.pid stays behind; PostgreSQL
@@ -153,6 +172,11 @@ class Postgres(Service):
             "max_connections": "200",
             "shared_buffers": "256MB",
             "password_encryption": "scram-sha-256",
+            # TLS for every TCP client that asks (libpq's default sslmode=prefer does); clients
+            # verify it with the stack's CA (POSTGRES_SSLMODE=verify-full, POSTGRES_SSLROOTCERT).
+            "ssl": "on",
+            "ssl_cert_file": str(self.tls_files(cfg)[0]),
+            "ssl_key_file": str(self.tls_files(cfg)[1]),
             "log_min_messages": "warning",
             "log_line_prefix": "%m [%p] %q%u@%d ",
         }

@@ -93,6 +93,19 @@ def kafka_openssl_commands(directory: Path) -> list[list[str]]:
     ]  # fmt: skip
 
 
+def signed_cert_commands(directory: Path, stem: str, common_name: str) -> list[list[str]]:
+    """The openssl invocations that make ``<stem>.key`` and ``<stem>.pem`` signed by the CA in
+    ``directory`` (its names in ``<stem>.ext``)."""
+    key, csr, ext, cert = (str(directory / f"{stem}.{n}") for n in ("key", "csr", "ext", "pem"))
+    ca, ca_key = str(directory / "ca.pem"), str(directory / "ca.key")
+    return [
+        ["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key],
+        ["openssl", "req", "-new", "-key", key, "-subj", f"/CN={common_name}", "-out", csr],
+        ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-days", str(SERVER_DAYS), "-sha256", "-extfile", ext, "-out", cert],
+    ]  # fmt: skip
+
+
 def ensure_kafka_keystore(state_dir: Path) -> Path:
     """The brokers' PEM keystore (their PKCS#8 key, then their certificate and the CA's), made
     now with the CA if missing. Kafka reads it with ``ssl.keystore.type=PEM``."""
@@ -113,3 +126,23 @@ def ensure_kafka_keystore(state_dir: Path) -> Path:
     tmp.replace(keystore)
     (directory / "kafka.key").chmod(0o600)
     return keystore
+
+
+def ensure_server_cert(
+    state_dir: Path, stem: str, common_name: str, names: list[str] | None = None
+) -> tuple[Path, Path]:
+    """``<stem>.pem`` and ``<stem>.key`` in the TLS directory: a certificate for another server
+    (e.g. PostgreSQL) signed by the stack's CA, for ``names`` (default: the broker's, loopback
+    and this machine's name); made now if missing, kept otherwise."""
+    directory = ensure_ca(state_dir)
+    key, cert = directory / f"{stem}.key", directory / f"{stem}.pem"
+    if key.exists() and cert.exists():
+        return cert, key
+    (directory / f"{stem}.ext").write_text(server_extensions(names or server_names()))
+    for argv in signed_cert_commands(directory, stem, common_name):
+        result = subprocess.run(argv, capture_output=True, text=True)
+        if result.returncode != 0:
+            key.unlink(missing_ok=True)
+            raise SetupError(f"tls: {' '.join(argv[:2])} failed: {result.stderr.strip()}")
+    key.chmod(0o600)
+    return cert, key

@@ -15,6 +15,21 @@ if [[ ! -r "$JMX_EXPORTER_CONFIG" ]]; then
     echo "JMX exporter config $JMX_EXPORTER_CONFIG is missing (mount monitoring/jmx/kafka.yml)" >&2
     exit 1
 fi
+# The healthcheck's (and kafka-init's) client settings: the broker's own PLAIN identity over TLS
+# with the compose CA, readable by this container's user only. BROKER_CLIENT_PROPERTIES: tests.
+if [[ -n "${BROKER_CLIENT_PASSWORD:-}" ]]; then
+    client_properties="${BROKER_CLIENT_PROPERTIES:-/tmp/broker-client.properties}"
+    (
+        umask 077
+        cat > "$client_properties" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=PLAIN
+ssl.truststore.type=PEM
+ssl.truststore.location=${KAFKA_SSL_TRUSTSTORE_LOCATION:-/certs/public/ca.pem}
+sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="${BROKER_CLIENT_PASSWORD}";
+EOF
+    )
+fi
 export KAFKA_OPTS="${KAFKA_OPTS:+$KAFKA_OPTS }-javaagent:/opt/jmx-exporter/jmx_prometheus_javaagent.jar=${JMX_EXPORTER_PORT}:${JMX_EXPORTER_CONFIG}"
 # CONFLUENT_RUN: for tests of this script only.
 exec "${CONFLUENT_RUN:-/etc/confluent/docker/run}" "$@"

@@ -45,14 +45,22 @@ WIRING = frozenset(
         "LAKE_DIR",
         "LAKE_METRICS_PORT",
         "LOG_FORMAT",
+        # Security, set per service: its own principal, user and role, TLS with cert-init's CA.
+        "KAFKA_SECURITY_PROTOCOL",
+        "KAFKA_SASL_MECHANISM",
+        "KAFKA_SASL_USERNAME",
+        "KAFKA_SASL_PASSWORD",
+        "KAFKA_SSL_CA_LOCATION",
+        "MQTT_USERNAME",
+        "MQTT_PASSWORD",
+        "MQTT_TLS_ENABLED",
+        "MQTT_CA_FILE",
+        "POSTGRES_SSLMODE",
+        "POSTGRES_SSLROOTCERT",
     }
 )
 # Settings the compose deployment does not forward, and why.
 NOT_FORWARDED: Mapping[str, str] = {
-    "MQTT_USERNAME": "the compose Mosquitto (mqtt/config/mosquitto.conf) allows anonymous clients",
-    "MQTT_PASSWORD": "the compose Mosquitto (mqtt/config/mosquitto.conf) allows anonymous clients",
-    "MQTT_TLS_ENABLED": "the compose Mosquitto listens without TLS inside the private network",
-    "MQTT_CA_FILE": "the compose Mosquitto listens without TLS inside the private network",
     "IOT_DEVICES_FILE": "a path inside the container: mount the file in a compose override first",
 }
 
@@ -70,11 +78,48 @@ HEADER = """\
 # python3 -c "import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes)[:22].decode())"
 # or: docker run --rm confluentinc/cp-kafka:7.9.6 kafka-storage random-uuid
 CLUSTER_ID=
-# Password of the TimescaleDB user (the database, the sink, the migration job, postgres-exporter,
-# Grafana's TimescaleDB datasource).
+# Every password below: generate one each (letters, digits, - and _ only: they are written into
+# JAAS and password files unquoted), e.g.
+#   python3 -c "import secrets; print(secrets.token_urlsafe(24))"
+# Password of the TimescaleDB owner (the database, the migration and maintenance jobs).
 POSTGRES_PASSWORD=
+# Passwords of the least-privilege database logins timescaledb-migrate creates: the sink's writer
+# (INSERT/SELECT on the readings), Grafana's read-only user, postgres-exporter's monitoring user.
+POSTGRES_SINK_PASSWORD=
+POSTGRES_READONLY_PASSWORD=
+POSTGRES_MONITORING_PASSWORD=
 # Password of Grafana's admin user.
 GRAFANA_ADMIN_PASSWORD=
+# Kafka: the brokers' own identity (inter-broker and controller traffic, kafka-init), and each
+# service's SCRAM-SHA-512 principal (iot-admin: the topics job; iot-registry: the schema registry;
+# iot-ui: kafka-ui). kafka-init creates the users and their ACLs (docker/kafka/init-security.sh).
+KAFKA_BROKER_PASSWORD=
+KAFKA_ADMIN_PASSWORD=
+KAFKA_SIMULATOR_PASSWORD=
+KAFKA_ADAPTER_PASSWORD=
+KAFKA_SINK_PASSWORD=
+KAFKA_ALERTS_PASSWORD=
+KAFKA_LAKE_PASSWORD=
+KAFKA_LAG_EXPORTER_PASSWORD=
+KAFKA_REGISTRY_PASSWORD=
+KAFKA_UI_PASSWORD=
+# Mosquitto users of the services: the RuuviTag adapter (reads), the simulator (publishes like a
+# gateway), the $SYS exporter (reads the broker's statistics).
+MQTT_ADAPTER_PASSWORD=
+MQTT_SIMULATOR_PASSWORD=
+MQTT_EXPORTER_PASSWORD=
+
+# ----------------------------------------------------------------------------- gateways ----
+# The gateways allowed to publish, each with its own user and topics (docker/init/
+# mqtt_auth_files.py): entries separated by commas, name=password for this project's ESP32
+# firmware (ruuvitag/data and ruuvitag/status/<name>), name/AA:BB:CC:DD:EE:FF=password for an
+# official Ruuvi Gateway (ruuvi/<MAC>/#). They connect to port 8883 with TLS and trust the CA
+# that cert-init made: docker compose cp cert-init:/certs/public/ca.pem . (after the first up).
+MQTT_GATEWAYS=
+# More names for Mosquitto's certificate, for gateways that connect by this computer's LAN name
+# or address, e.g. DNS:myhost.lan,IP:192.168.1.10 (certificates are made once: remove the certs
+# volume to make them again).
+TLS_EXTRA_NAMES=
 
 # ------------------------------------------------------------------------- compose itself ----
 # Which optional services run: simulator (simulated devices), gateway (RuuviTag adapter for real

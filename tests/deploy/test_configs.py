@@ -1,12 +1,13 @@
 """The Kubernetes-only configuration, run by the real programs on this machine:
 - Prometheus' generated scrape configuration, checked by promtool of the manifests' Prometheus
   release (built with Kubernetes service discovery by install-tools.sh; Debian's has none);
-- Mosquitto's authentication: the password file made by the StatefulSet's own init script from
-  the Secret, the generated mosquitto.conf and the ACL, on a real broker (the mosquitto binary
-  `make up` installs) with paho-mqtt clients."""
+- Mosquitto's authentication: the ACL and password file made by the StatefulSet's own init
+  containers from the Secret (per-gateway users, MQTT_GATEWAYS), the generated mosquitto.conf, on
+  a real broker (the mosquitto binary `make up` installs) with paho-mqtt clients."""
 
 from __future__ import annotations
 
+import os
 import queue
 import shutil
 import socket
@@ -44,10 +45,11 @@ def test_promtool_accepts_the_kubernetes_prometheus_config(tool, tmp_path):
     assert "SUCCESS" in result.stdout + result.stderr
 
 
+GATEWAY_PASSWORDS = {"gw-a": "gw-a-" + uuid.uuid4().hex, "gw-b": "gw-b-" + uuid.uuid4().hex}
 PASSWORDS = {
     "MQTT_ADAPTER_PASSWORD": "adapter-" + uuid.uuid4().hex,
-    "MQTT_GATEWAY_PASSWORD": "gateway-" + uuid.uuid4().hex,
     "MQTT_SIMULATOR_PASSWORD": "simulator-" + uuid.uuid4().hex,
+    "MQTT_GATEWAYS": ",".join(f"{name}={pw}" for name, pw in GATEWAY_PASSWORDS.items()),
 }
 
 
@@ -67,22 +69,27 @@ def broker(rendered, tmp_path_factory) -> Iterator[tuple[int, int]]:
         (work / name).mkdir()
     for key, value in PASSWORDS.items():
         (work / "secrets" / key).write_text(value)
-    # The init container's own script, with its volume paths moved into the work directory.
-    init = next(
-        c for c in mosquitto_pod(rendered)["initContainers"] if c["name"] == "password-file"
-    )
-    script = init["command"][-1].replace("/secrets/", f"{work}/secrets/")
-    script = script.replace("/auth/", f"{work}/auth/")
-    subprocess.run(["sh", "-ec", script], check=True, capture_output=True, timeout=60,
-                   env={"PATH": "/usr/bin:/bin:/usr/sbin"})  # fmt: skip
-    assert (work / "auth/passwd").stat().st_mode & 0o077 == 0  # umask 077: owner only
+    inits = {c["name"]: c for c in mosquitto_pod(rendered)["initContainers"]}
+    # The first init container: its script (the ConfigMap holds the repository's files) with its
+    # own environment, the Secret's values and its volume moved into the work directory.
+    first = inits["mqtt-auth"]
+    env = {e["name"]: e["value"].replace("/secrets/", f"{work}/secrets/") for e in first["env"]}
+    assert {name.removesuffix("_FILE") for name in env if name.endswith("_FILE")} == set(PASSWORDS)
+    env.update(MQTT_AUTH_DIR=str(work / "auth"), DEVSTACK_PARENT=str(ROOT))
+    script = first["command"][-1].replace("/opt/project/init/", f"{ROOT}/docker/init/")
+    subprocess.run(["python3", script], check=True, capture_output=True, timeout=60,
+                   env={"PATH": os.environ["PATH"], **env})  # fmt: skip
+    second = [arg.replace("/auth/", f"{work}/auth/") for arg in inits["password-file"]["command"]]
+    subprocess.run(second, check=True, capture_output=True, timeout=60)
+    assert (work / "auth/passwd").stat().st_mode & 0o077 == 0  # owner only
+    assert PASSWORDS["MQTT_ADAPTER_PASSWORD"] not in (work / "auth/passwd").read_text()
     clients, local = free_port(), free_port()
     conf = (BASE / "generated/mosquitto.conf").read_text()
     replacements = {
         "listener 1883\n": f"listener {clients} 127.0.0.1\n",
         "listener 1884 127.0.0.1\n": f"listener {local} 127.0.0.1\n",
         "/mosquitto/auth/passwd": str(work / "auth/passwd"),
-        "/mosquitto/config/acl": str(BASE / "mosquitto/acl"),
+        "/mosquitto/auth/acl": str(work / "auth/acl"),
         "/mosquitto/data/": f"{work}/data/",
     }
     for old, new in replacements.items():
@@ -139,12 +146,17 @@ def connected(port: int, user: str | None = None, password: str | None = None) -
     client, events = connect(port, user, password)
     failed = wait(events, "connect")
     assert failed is False, f"{user or 'anonymous'} could not connect"
+    # paho reconnects by itself after a connection dropped during the handshake (seen under
+    # load): publish only once the client is connected again.
+    deadline = time.monotonic() + 10
+    while not client.is_connected() and time.monotonic() < deadline:
+        time.sleep(0.05)
     return client, events
 
 
 def test_clients_without_a_valid_password_are_refused(broker):
     clients, _ = broker
-    for user, password in ((None, None), ("gateway", "wrong"), ("nobody", "x")):
+    for user, password in ((None, None), ("gw-a", "wrong"), ("nobody", "x")):
         client, events = connect(clients, user, password)
         try:
             assert wait(events, "connect") is True, f"{user} was let in"
@@ -158,7 +170,7 @@ def test_gateway_readings_reach_the_adapter_s_shared_subscription(broker):
     adapter, adapter_events = connected(
         clients, "ruuvitag-adapter", PASSWORDS["MQTT_ADAPTER_PASSWORD"]
     )
-    gateway, _ = connected(clients, "gateway", PASSWORDS["MQTT_GATEWAY_PASSWORD"])
+    gateway, _ = connected(clients, "gw-a", GATEWAY_PASSWORDS["gw-a"])
     try:
         adapter.subscribe("$share/iot-adapter/ruuvitag/data", qos=1)
         time.sleep(0.5)
@@ -176,7 +188,7 @@ def test_gateway_readings_reach_the_adapter_s_shared_subscription(broker):
 def test_the_exporter_reads_sys_on_the_pod_local_listener_only(broker):
     clients, local = broker
     exporter, events = connected(local)
-    gateway, _ = connected(clients, "gateway", PASSWORDS["MQTT_GATEWAY_PASSWORD"])
+    gateway, _ = connected(clients, "gw-a", GATEWAY_PASSWORDS["gw-a"])
     try:
         exporter.subscribe("$SYS/broker/uptime")
         topic, _ = wait(events, "message", timeout=15) or (None, None)
@@ -192,3 +204,59 @@ def test_the_exporter_reads_sys_on_the_pod_local_listener_only(broker):
         for client in (exporter, gateway):
             client.loop_stop()
             client.disconnect()
+
+
+def publish(client: Any, topic: str, payload: bytes) -> None:
+    """QoS 1 publish, once more if paho was between reconnects (seen under load)."""
+    for attempt in range(2):
+        deadline = time.monotonic() + 10
+        while not client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            client.publish(topic, payload, qos=1).wait_for_publish(5)
+            return
+        except RuntimeError:
+            if attempt:
+                raise
+
+
+def test_a_gateway_publishes_only_its_own_status_topic(broker):
+    clients, _ = broker
+    adapter, events = connected(clients, "ruuvitag-adapter", PASSWORDS["MQTT_ADAPTER_PASSWORD"])
+    gateway, _ = connected(clients, "gw-a", GATEWAY_PASSWORDS["gw-a"])
+    try:
+        adapter.subscribe("ruuvitag/status/+", qos=1)
+        time.sleep(0.5)
+        publish(gateway, "ruuvitag/status/gw-a", b"own")
+        assert wait(events, "message") == ("ruuvitag/status/gw-a", b"own")
+        # Another gateway's topic: denied (Mosquitto may also drop the connection), never seen.
+        gateway.publish("ruuvitag/status/gw-b", b"forged", qos=1)
+        assert wait(events, "message", timeout=2) is None
+    finally:
+        for client in (adapter, gateway):
+            client.loop_stop()
+            client.disconnect()
+
+
+def test_the_tls_secret_tool_makes_a_keystore_for_every_broker_pod(tmp_path):
+    """deploy/kubernetes/tools/make-tls-secret.sh (PRINT_ONLY): compose's cert-init script makes
+    the CA and one PEM keystore whose names cover the bootstrap and the advertised pod names."""
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy/kubernetes/tools/make-tls-secret.sh"), str(tmp_path), "ns1"],
+        env={"PATH": os.environ["PATH"], "PRINT_ONLY": "1"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "create secret generic iot-pipeline-tls" in result.stdout
+    keystore = tmp_path / "kafka" / "keystore.pem"
+    names = subprocess.run(
+        ["openssl", "x509", "-in", str(keystore), "-noout", "-ext", "subjectAltName"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "DNS:*.kafka-headless.ns1.svc.cluster.local" in names
+    assert "DNS:kafka-0.kafka-headless" in names and "DNS:kafka-2.kafka-headless" in names
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(tmp_path / "public" / "ca.pem"), str(keystore)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stderr

@@ -31,6 +31,22 @@ TEST_SECRETS = {
     "CLUSTER_ID": "MkU3OEVBNTcwNTJENDM2Qk",
     "POSTGRES_PASSWORD": "test-only-postgres-password",
     "GRAFANA_ADMIN_PASSWORD": "test-only-grafana-password",
+    "POSTGRES_SINK_PASSWORD": "test-only-postgres-sink-password",
+    "POSTGRES_READONLY_PASSWORD": "test-only-postgres-readonly-password",
+    "POSTGRES_MONITORING_PASSWORD": "test-only-postgres-monitoring-password",
+    "KAFKA_BROKER_PASSWORD": "test-only-kafka-broker-password",
+    "KAFKA_ADMIN_PASSWORD": "test-only-kafka-admin-password",
+    "KAFKA_SIMULATOR_PASSWORD": "test-only-kafka-simulator-password",
+    "KAFKA_ADAPTER_PASSWORD": "test-only-kafka-adapter-password",
+    "KAFKA_SINK_PASSWORD": "test-only-kafka-sink-password",
+    "KAFKA_ALERTS_PASSWORD": "test-only-kafka-alerts-password",
+    "KAFKA_LAKE_PASSWORD": "test-only-kafka-lake-password",
+    "KAFKA_LAG_EXPORTER_PASSWORD": "test-only-kafka-lag-exporter-password",
+    "KAFKA_REGISTRY_PASSWORD": "test-only-kafka-registry-password",
+    "KAFKA_UI_PASSWORD": "test-only-kafka-ui-password",
+    "MQTT_ADAPTER_PASSWORD": "test-only-mqtt-adapter-password",
+    "MQTT_SIMULATOR_PASSWORD": "test-only-mqtt-simulator-password",
+    "MQTT_EXPORTER_PASSWORD": "test-only-mqtt-exporter-password",
 }
 ALL_PROFILES = "simulator,gateway"
 
@@ -135,3 +151,25 @@ def model(compose: Compose, env_file: Path) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def services(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return model["services"]
+
+
+@pytest.fixture(scope="session")
+def grants(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The kafka-configs and kafka-acls commands init-security.sh runs (printed, not run)."""
+    names = "BROKER ADMIN SIMULATOR ADAPTER SINK ALERTS LAKE LAG_EXPORTER REGISTRY UI"
+    passwords = {f"KAFKA_{n}_PASSWORD": f"test-{n.lower()}" for n in names.split(" ")}
+    properties = tmp_path_factory.mktemp("kafka-init") / "client.properties"
+    result = subprocess.run(
+        ["bash", str(DOCKER_DIR / "kafka" / "init-security.sh")],
+        env={
+            "PATH": os.environ["PATH"],
+            **passwords,
+            "KAFKA_TOOL_PREFIX": "echo",
+            "BROKER_CLIENT_PROPERTIES": str(properties),
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert properties.stat().st_mode & 0o077 == 0
+    return result.stdout.splitlines()

@@ -35,7 +35,18 @@ PYTHON_SERVICES = {
     "timescaledb-sink": ("sink_metrics_port", 8003),
     "lake-archiver": ("lake_metrics_port", 8005),
 }
-ONE_SHOT_JOBS = {"kafka-topics", "timescaledb-migrate"}
+ONE_SHOT_JOBS = {"kafka-topics", "timescaledb-migrate", "cert-init", "mqtt-auth-init", "kafka-init"}
+# One-shot jobs on a Python image that run docker/init scripts with their own variables (not the
+# pipeline's settings).
+INIT_SCRIPTS = {"cert-init", "mqtt-auth-init"}
+# The owner's storage maintenance: a Python service without a metrics port.
+MAINTENANCE = "timescaledb-maintenance"
+# What the migration job's second step (docker/init/pg_logins.py) reads besides the settings.
+PG_LOGIN_PASSWORDS = {
+    "POSTGRES_SINK_PASSWORD",
+    "POSTGRES_READONLY_PASSWORD",
+    "POSTGRES_MONITORING_PASSWORD",
+}
 # The project's own exporters (src/iot_pipeline/exporters): configured on the command line.
 EXPORTERS = {"mosquitto-exporter": 9234, "kafka-lag-exporter": 9308}
 # The services issue 9 lists; the compose file may have more, never fewer.
@@ -237,21 +248,29 @@ def test_no_two_services_publish_the_same_host_port(services: dict[str, Any]) ->
 # --- Python services: settings, ports, images ---------------------------------------------------
 
 
+def _known_settings() -> set[str]:
+    return {name.upper() for name in Settings.model_fields}
+
+
 def test_python_services_receive_only_settings_the_code_knows(services: dict[str, Any]) -> None:
-    fields = {name.upper() for name in Settings.model_fields}
+    known = _known_settings()
     checked = 0
     for name, service in services.items():
-        if _python_target(service) is None:
+        if _python_target(service) is None or name in INIT_SCRIPTS:
             continue
-        unknown = set(_env(service)) - fields
+        extra = PG_LOGIN_PASSWORDS if name == "timescaledb-migrate" else set()
+        unknown = set(_env(service)) - known - extra
         assert not unknown, f"{name} receives variables the settings model lacks: {unknown}"
         checked += 1
-    assert checked == len(PYTHON_SERVICES) + len(ONE_SHOT_JOBS) + len(EXPORTERS)
+    jobs = ONE_SHOT_JOBS - INIT_SCRIPTS - {"kafka-init"}
+    assert checked == len(PYTHON_SERVICES) + len(jobs) + len(EXPORTERS) + 1  # + maintenance
 
 
 def test_python_service_environments_are_valid_settings(services: dict[str, Any]) -> None:
     for name, service in services.items():
-        if _python_target(service) is None or name in EXPORTERS:
+        if _python_target(service) is None or name in EXPORTERS or name in INIT_SCRIPTS:
+            continue
+        if name in (MAINTENANCE, "timescaledb-migrate"):  # the database only
             continue
         # Named-only settings (None) are passed just when docker/.env sets them.
         values = {
@@ -317,6 +336,8 @@ def test_every_python_module_or_script_a_command_runs_exists(services: dict[str,
             assert importlib.util.find_spec(module) is not None, f"{name}: no module {module}"
             checked += 1
         for script in re.findall(r"python (\S+\.py)", command):
+            # docker/init is mounted at /opt/project/init (with devstack beside it).
+            script = script.replace("/opt/project/init/", "docker/init/")
             if not script.startswith("/app/docker/"):
                 assert (REPO / script).is_file(), f"{name}: no script {script}"
                 checked += 1
@@ -331,10 +352,11 @@ def test_sink_and_migration_job_use_the_repository_migrations(services: dict[str
         assert Path(mounts[target]["source"]) == REPO / "database" / "migrations", name
         assert mounts[target].get("read_only") is True, name
         assert env["POSTGRES_HOST"] == "timescaledb", name
+    # Migrations as the owner, then the least-privilege logins (docker/init/pg_logins.py).
     assert services["timescaledb-migrate"]["command"] == [
-        "python",
-        "-m",
-        "iot_pipeline.storage.migrate",
+        "sh",
+        "-c",
+        "python -m iot_pipeline.storage.migrate && python /opt/project/init/pg_logins.py",
     ]
     assert "python -m iot_pipeline.kafka.topics && exit 0" in " ".join(
         services["kafka-topics"]["command"]
@@ -373,7 +395,11 @@ def test_mounts_are_the_files_the_native_stack_uses(services: dict[str, Any]) ->
         return mounts[target]
 
     monitoring = REPO / "monitoring"
-    assert bind("mosquitto", "/mosquitto/config/mosquitto.conf") == mosquitto.MOSQUITTO_CONF
+    # mqtt-auth-init renders the broker's configuration from the project's file.
+    assert bind("mqtt-auth-init", "/opt/project/mosquitto.conf") == mosquitto.MOSQUITTO_CONF
+    for init in ("cert-init", "mqtt-auth-init", "timescaledb-migrate"):
+        assert bind(init, "/opt/project/devstack") == REPO / "devstack"
+        assert bind(init, "/opt/project/init") == REPO / "docker" / "init"
     assert bind("prometheus", "/etc/prometheus/rules") == monitoring / "prometheus/rules"
     # The compose variant is rendered from the same monitoring/targets.yml as the native file.
     assert bind("prometheus", "/etc/prometheus/prometheus.yml") == (
@@ -504,11 +530,12 @@ def test_kafka_brokers_form_one_kraft_quorum_with_host_listeners(
         advertised = dict(
             item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
         )
-        assert listeners["PLAINTEXT"].endswith(":9092")
+        assert listeners["INTERNAL"].endswith(":9092")
         assert "CONTROLLER" in listeners and "CONTROLLER" not in advertised
-        assert advertised["PLAINTEXT"] == f"{name}:9092"
-        assert advertised["PLAINTEXT_HOST"] == f"localhost:{host_port}"
-        assert listeners["PLAINTEXT_HOST"].endswith(f":{host_port}")
+        assert advertised["INTERNAL"] == f"{name}:9092"
+        assert advertised["EXTERNAL"] == f"localhost:{host_port}"
+        assert listeners["EXTERNAL"].endswith(f":{host_port}")
+        assert env["KAFKA_SSL_KEYSTORE_LOCATION"] == f"/certs/{name}/keystore.pem"
         published = {p["target"]: int(p["published"]) for p in services[name]["ports"]}
         assert published[host_port] == host_port
         controller_port = listeners["CONTROLLER"].rsplit(":", 1)[1]

@@ -47,3 +47,22 @@ def test_refuses_to_start_without_the_exporter_config(tmp_path: Path) -> None:
     result = _run(tmp_path, JMX_EXPORTER_CONFIG=str(tmp_path / "missing.yml"))
     assert result.returncode == 1
     assert "missing" in result.stderr and "monitoring/jmx/kafka.yml" in result.stderr
+
+
+def test_writes_the_healthcheck_client_settings_for_the_broker_only(tmp_path: Path) -> None:
+    config = tmp_path / "kafka.yml"
+    config.write_text("rules: []\n")
+    properties = tmp_path / "client.properties"
+    result = _run(
+        tmp_path,
+        JMX_EXPORTER_CONFIG=str(config),
+        BROKER_CLIENT_PASSWORD="test-only-broker",
+        KAFKA_SSL_TRUSTSTORE_LOCATION="/certs/public/ca.pem",
+        BROKER_CLIENT_PROPERTIES=str(properties),
+    )
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split("=", 1) for line in properties.read_text().splitlines())
+    assert lines["security.protocol"] == "SASL_SSL" and lines["sasl.mechanism"] == "PLAIN"
+    assert lines["ssl.truststore.location"] == "/certs/public/ca.pem"
+    assert 'username="broker" password="test-only-broker";' in lines["sasl.jaas.config"]
+    assert properties.stat().st_mode & 0o077 == 0

@@ -137,13 +137,13 @@ listener 1883
 protocol mqtt
 allow_anonymous false
 password_file /mosquitto/auth/passwd
-acl_file /mosquitto/config/acl
+acl_file /mosquitto/auth/acl
 
 # Pod-local, anonymous, for the $SYS exporter sidecar; the ACL lets anonymous clients read $SYS.
 listener 1884 127.0.0.1
 protocol mqtt
 allow_anonymous true
-acl_file /mosquitto/config/acl
+acl_file /mosquitto/auth/acl
 """
 MOSQUITTO_REPLACED = ("listener 1883", "protocol mqtt", "allow_anonymous true")
 

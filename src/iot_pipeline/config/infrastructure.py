@@ -139,6 +139,16 @@ class PostgresSettings(BaseModel):
     postgres_password: SecretStr | None = Field(
         None, description="PostgreSQL password (secret; required by services that use the DB)."
     )
+    postgres_sslmode: Literal[
+        "disable", "allow", "prefer", "require", "verify-ca", "verify-full"
+    ] = Field(
+        "prefer",
+        description="libpq sslmode: TLS to PostgreSQL (verify-full checks the certificate and "
+        "the host name against POSTGRES_SSLROOTCERT).",
+    )
+    postgres_sslrootcert: Path | None = Field(
+        None, description="CA certificate for verify-ca/verify-full (unset: libpq's default)."
+    )
     postgres_archive_after_days: int = Field(
         30, ge=1, description="Readings older than this move to sensor_readings_archive."
     )

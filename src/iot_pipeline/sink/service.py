@@ -7,7 +7,7 @@ is retried with exponential backoff; a record that can never be stored goes to t
 topic with a reason; a stop request (SIGTERM) writes and commits the current batch before
 closing. Writes are idempotent on (device_id, timestamp), so re-delivery never duplicates. This
 module supplies the step (:class:`~iot_pipeline.sink.step.StoreRows`), the schema migration at
-start and the maintenance thread.
+start (when its role owns the schema) and the maintenance thread.
 
 Why the project's own loop rather than a framework: quix-streams 3.28 pins confluent-kafka<2.13
 and pydantic<2.14 (this project pins 2.16 and 2.14) and brings a RocksDB state store the sink
@@ -49,12 +49,14 @@ from iot_pipeline.sink.step import (
     StoreRows,
 )
 from iot_pipeline.sink.workers import Supervisor, WorkerMetrics, WorkerSlot
+from iot_pipeline.storage.access import check_access, writer_wait_reason
 from iot_pipeline.storage.engine import create_db_engine
 from iot_pipeline.storage.maintenance import run_maintenance, storage_path
 from iot_pipeline.storage.migrate import (
     Edition,
     MigrationError,
     apply_migrations,
+    detect_edition,
     resolve_migrations_dir,
 )
 from iot_pipeline.storage.writer import WriteMethod, is_data_error
@@ -159,15 +161,31 @@ class MaintenanceThread(threading.Thread):
                 logger.error("storage maintenance failed: {}", exc)
 
 
-def migrate_when_reachable(
+def prepare_schema(
     engine: Engine, settings: Settings, stop: threading.Event, backoff: Backoff
-) -> Edition | None:
-    """Apply the schema migrations, waiting for PostgreSQL to come up; None if stopped first."""
+) -> tuple[Edition, bool] | None:
+    """The edition, and whether this sink maintains the schema, once the schema is ready; None if
+    stopped first. A role that owns the schema applies the migrations (and maintains it); a
+    least-privilege writer (iot_sink) never runs DDL: it waits until the owner's migrations made
+    the readings table writable for it. Retries while PostgreSQL is unreachable."""
     directory = resolve_migrations_dir(settings.postgres_migrations_dir)
     attempt = 0
     while not stop.is_set():
         try:
-            return apply_migrations(engine, directory, settings.postgres_schema).edition
+            access = check_access(engine, settings.postgres_schema)
+            if access.owner:
+                return apply_migrations(engine, directory, settings.postgres_schema).edition, True
+            reason = writer_wait_reason(access)
+            if reason is None:
+                logger.info(
+                    "connected as {} (no DDL): the owner migrates and maintains the schema",
+                    access.role,
+                )
+                with engine.connect() as conn:
+                    return detect_edition(conn), False
+            attempt += 1
+            delay = backoff.delay(attempt)
+            logger.warning("{}; retry in {:.1f}s", reason, delay)
         except MigrationError:
             raise
         except Exception as exc:
@@ -176,7 +194,7 @@ def migrate_when_reachable(
             attempt += 1
             delay = backoff.delay(attempt)
             logger.warning("database not ready ({}); retry in {:.1f}s", exc, delay)
-            stop.wait(delay)
+        stop.wait(delay)
     return None
 
 
@@ -190,12 +208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def supervise_workers(settings: Settings, stop: threading.Event) -> int:
-    """SINK_WORKERS processes (:mod:`iot_pipeline.sink.workers`); the schema is migrated first,
+    """SINK_WORKERS processes (:mod:`iot_pipeline.sink.workers`); the schema is made ready first,
     here, so the workers find it ready."""
     engine = create_db_engine(settings)
     try:
         backoff = Backoff(maximum=settings.data_sink_retry_max_backoff)
-        if migrate_when_reachable(engine, settings, stop, backoff) is None:
+        if prepare_schema(engine, settings, stop, backoff) is None:
             return 0
     finally:
         engine.dispose()
@@ -228,13 +246,14 @@ def run_sink(settings: Settings, stop: threading.Event, slot: WorkerSlot | None 
         slot.report_port(server.server_port)
     engine = create_db_engine(settings)
     backoff = Backoff(maximum=settings.data_sink_retry_max_backoff)
-    edition = migrate_when_reachable(engine, settings, stop, backoff)
-    if edition is None:
+    prepared = prepare_schema(engine, settings, stop, backoff)
+    if prepared is None:
         return 0
+    edition, maintains = prepared
     path = storage_path(edition)
     metrics.edition.info(path)
     logger.info("TimescaleDB storage path: {}", path)
-    if slot is None or slot.index == 0:
+    if maintains and (slot is None or slot.index == 0):
         MaintenanceThread(engine, edition, settings, metrics, stop).start()
     client_id = SERVICE_NAME if slot is None else f"{SERVICE_NAME}-{slot.index}"
     service = _service(settings, engine, metrics, backoff, client_id)

@@ -1,8 +1,14 @@
-"""Periodic storage maintenance run by the sink: aggregate refresh (Apache edition), archiving of
-old chunks into sensor_readings_archive, and retention with drop_chunks (both editions)."""
+"""Periodic storage maintenance: aggregate refresh (Apache edition), archiving of old chunks into
+sensor_readings_archive, and retention with drop_chunks (both editions). Needs the owner's rights:
+the sink runs it when its role owns the schema; otherwise the owner runs
+``python -m iot_pipeline.storage.maintenance`` (once, or ``--every SECONDS``)."""
 
 from __future__ import annotations
 
+import argparse
+import sys
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -119,3 +125,74 @@ def run_maintenance(
         list(refreshed) or "nothing (continuous aggregates refresh themselves)",
     )
     return report
+
+
+def check_connection(engine: Engine) -> int:
+    """0 if the database answers and has TimescaleDB loaded, else 1 (the reason is logged)."""
+    from iot_pipeline.storage.migrate import detect_edition
+
+    try:
+        with engine.connect() as conn:
+            detect_edition(conn)
+        return 0
+    except Exception as exc:
+        logger.error("storage maintenance check failed: {}", exc)
+        return 1
+    finally:
+        engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the storage maintenance as the schema's owner (POSTGRES_* settings), once or on a
+    schedule until SIGTERM."""
+    from iot_pipeline.config import load_settings_or_exit
+    from iot_pipeline.observability.logging import configure_logging
+    from iot_pipeline.storage.engine import create_db_engine
+    from iot_pipeline.storage.migrate import detect_edition
+    from iot_pipeline.stream.stopping import stop_on_signals
+
+    parser = argparse.ArgumentParser(
+        prog="python -m iot_pipeline.storage.maintenance", description=main.__doc__
+    )
+    parser.add_argument(
+        "--every",
+        type=float,
+        default=0.0,
+        help="seconds between runs (DATA_SINK_MAINTENANCE_INTERVAL is the sink's); 0: run once",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only connect and read the TimescaleDB edition (a healthcheck); exit 1 on failure",
+    )
+    args = parser.parse_args(argv)
+    settings = load_settings_or_exit("storage-maintenance")
+    configure_logging(settings.log_level, settings.log_format, "storage-maintenance")
+    engine = create_db_engine(settings)
+    if args.check:
+        return check_connection(engine)
+    stop: threading.Event = stop_on_signals()
+    failed = False
+    try:
+        while True:
+            try:
+                with engine.connect() as conn:
+                    edition = detect_edition(conn)
+                run_maintenance(
+                    engine,
+                    edition,
+                    settings.postgres_archive_after_days,
+                    settings.postgres_retention_days,
+                )
+                failed = False
+            except Exception as exc:  # one failed run must not end the schedule
+                logger.error("storage maintenance failed: {}", exc)
+                failed = True
+            if args.every <= 0 or stop.wait(args.every):
+                return 1 if failed else 0
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

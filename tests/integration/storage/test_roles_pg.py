@@ -81,3 +81,32 @@ def test_the_monitoring_role_has_pg_monitor(connect) -> None:  # type: ignore[no
         cur.execute("SELECT pg_has_role('pg_monitor', 'MEMBER')")
         assert cur.fetchone()[0] is True
     assert denied(conn, INSERT, datetime.now(UTC))
+
+
+def test_the_sink_role_is_seen_as_a_writer_and_the_owner_as_the_owner(stack: StackConfig) -> None:
+    """What the sink decides from (iot_pipeline.storage.access): iot_sink may write but never
+    migrates; the owner migrates; an unmigrated schema keeps iot_sink waiting."""
+    from sqlalchemy import create_engine
+
+    from iot_pipeline.storage.access import check_access, writer_wait_reason
+    from iot_pipeline.storage.engine import connect_args
+
+    sink = create_engine(
+        role_dsn(stack, "iot_sink").replace("postgresql://", "postgresql+psycopg2://")
+    )
+    owner = create_engine(stack.postgres_dsn.replace("postgresql://", "postgresql+psycopg2://"))
+    unmigrated = create_engine(
+        role_dsn(stack, "iot_sink").replace("postgresql://", "postgresql+psycopg2://"),
+        connect_args=connect_args("roles_test_never_migrated"),
+    )
+    try:
+        as_sink = check_access(sink)
+        assert (as_sink.role, as_sink.owner, as_sink.writable) == ("iot_sink", False, True)
+        assert writer_wait_reason(as_sink) is None
+        assert check_access(owner).owner
+        waiting = check_access(unmigrated, "roles_test_never_migrated")
+        assert not waiting.owner and not waiting.writable
+        assert writer_wait_reason(waiting) is not None
+    finally:
+        for engine in (sink, owner, unmigrated):
+            engine.dispose()

@@ -6,6 +6,7 @@ from devstack.pipeline import (
     SERVICES,
     chosen_services,
     kafka_login,
+    postgres_login,
     service_env,
 )
 from devstack.summary import STAGES
@@ -73,3 +74,18 @@ def test_every_kafka_service_logs_in_on_the_secured_listener_as_its_own_principa
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:29392,127.0.0.1:29393,127.0.0.1:29394"
         assert env["KAFKA_SASL_PASSWORD"] == cfg.kafka_password(env["KAFKA_SASL_USERNAME"])
         assert env["KAFKA_SSL_CA_LOCATION"] == str(tmp_path / "secrets" / "tls" / "ca.pem")
+
+
+def test_the_sink_connects_as_its_least_privilege_login_and_maintenance_as_the_owner(monkeypatch):
+    monkeypatch.delenv("POSTGRES_USER", raising=False)
+    cfg = StackConfig.from_env()
+    cfg = StackConfig(**{**cfg.__dict__, "secrets": {"postgres_iot_sink_password": "s3"}})
+    by_name = {service.name: service for service in SERVICES}
+    assert postgres_login(cfg, by_name["timescaledb-sink"]) == {
+        "POSTGRES_USER": "iot_sink",
+        "POSTGRES_PASSWORD": "s3",
+    }
+    assert postgres_login(cfg, by_name["storage-maintenance"]) == {}
+    assert by_name["storage-maintenance"].available()
+    monkeypatch.setenv("POSTGRES_USER", "someone")  # what the user set wins
+    assert postgres_login(cfg, by_name["timescaledb-sink"]) == {}
