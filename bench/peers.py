@@ -3,8 +3,11 @@
 (a) MQTT -> Kafka: N official-Ruuvi-Gateway messages (topic ``ruuvi/<gw>/<tag>``, QoS 1) queued
     in Mosquitto for a persistent session while its consumer is offline, then drained: by
     Telegraf (inputs.mqtt_consumer -> outputs.kafka, JSON, acks=all) and by the adapter (validate,
-    nine Avro records a reading, acknowledged after Kafka confirmed them). Rate = messages from the
-    first record in Kafka to the last.
+    nine Avro records a reading, acknowledged after Kafka confirmed them; with
+    BENCH_PEERS_DERIVED_VALUES=true also the derived dew point and absolute humidity: eleven).
+    Rate = messages from the first record in Kafka to the last. BENCH_PEERS_BASELINE=<checkout>
+    also drains the same messages with another version's adapter (e.g. ``git archive main``
+    unpacked), in the same run.
 (b) Kafka -> PostgreSQL: one Avro topic of 100,000 readings drained by Telegraf
     (inputs.kafka_consumer + Avro parser + registry -> outputs.postgresql, a table it creates) and
     by the sink (the hypertable with its indexes, exactly once), each into its own fresh schema,
@@ -27,7 +30,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from confluent_kafka import Consumer, TopicPartition
 
-from bench.adapter_process import AdapterProcess, free_port, publish_lines
+from bench.adapter_process import REPO, AdapterProcess, bench_login, free_port, publish_lines
 from bench.common import create_topic, delete_topic, stack
 from bench.peers_drain import Drain, _Run, watch
 from bench.peers_storage import storage_part
@@ -36,9 +39,13 @@ from bench.peers_telegraf import (
     mqtt_to_kafka_config,
     telegraf_binary,
 )
+from iot_pipeline.adapter.transform import DEFAULT_THRESHOLDS, reading_records
+from iot_pipeline.adapter.validation import TagReading, parse_message
 from iot_pipeline.ruuvi import RuuviReading, encode_hex
 
 MESSAGES = int(os.environ.get("BENCH_PEERS_MESSAGES", "40000"))
+DERIVED_VALUES = os.environ.get("BENCH_PEERS_DERIVED_VALUES", "false").lower() == "true"
+BASELINE = os.environ.get("BENCH_PEERS_BASELINE")
 GATEWAY = "24:0A:C4:12:34:56"
 TAG = "BE:AC:00:00:00:19"
 # A Format 5 payload inside a BLE advertisement: flags, then manufacturer data (Ruuvi, 0x0499).
@@ -63,6 +70,15 @@ def gateway_message(sequence: int, now: int) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
+def records_per_message() -> int:
+    """The Kafka records the adapter makes of one of the bench's messages (with its settings)."""
+    topic = f"bench/ruuvi/{GATEWAY}/{TAG}"
+    now = datetime.now(UTC)
+    reading = parse_message(topic, gateway_message(0, int(now.timestamp())).encode(), now)
+    assert isinstance(reading, TagReading), reading
+    return len(reading_records(reading, DEFAULT_THRESHOLDS, derived=DERIVED_VALUES).sensors)
+
+
 def kafka_records(consumer: Consumer, topic: str, partitions: int = 6) -> int:
     """Records on ``topic`` so far (the sum of its partitions' high watermarks)."""
     return sum(
@@ -85,6 +101,7 @@ def _queue(run: _Run, prefix: str, start: Callable[[], Callable[[], None]]) -> N
 
 def _forget_session(port: int, client_id: str) -> None:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client.username_pw_set(*bench_login())
     with contextlib.suppress(Exception):
         client.connect("127.0.0.1", port)
         client.loop_start()
@@ -136,14 +153,15 @@ def telegraf_mqtt(run: _Run) -> Drain:
         consumer.close()
 
 
-def adapter_mqtt(run: _Run) -> tuple[Drain, float]:
+def adapter_mqtt(run: _Run, root: Path = REPO, label: str = "ad") -> tuple[Drain, float]:
+    """The adapter of checkout ``root`` drains its queued messages."""
     cfg = run.cfg
     bootstrap: str = cfg.kafka_bootstrap  # type: ignore[attr-defined]
-    topic = create_topic(bootstrap, "bench-peers-adapter")
-    dlq = create_topic(bootstrap, "bench-peers-adapter-dlq", partitions=1)
+    topic = create_topic(bootstrap, f"bench-peers-{label}")
+    dlq = create_topic(bootstrap, f"bench-peers-{label}-dlq", partitions=1)
     for name in (topic, dlq, f"{topic}-alerts"):
         run.later(lambda name=name: delete_topic(bootstrap, name))  # type: ignore[misc]
-    prefix = f"bench-ad-{run.suffix}"
+    prefix = f"bench-{label}-{run.suffix}"
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -153,15 +171,20 @@ def adapter_mqtt(run: _Run) -> tuple[Drain, float]:
         "KAFKA_ALERTS_TOPIC_NAME": f"{topic}-alerts",
         "MQTT_BROKER_HOST": "127.0.0.1",
         "MQTT_BROKER_PORT": str(cfg.mqtt_port),  # type: ignore[attr-defined]
+        "MQTT_USERNAME": bench_login()[0],
+        "MQTT_PASSWORD": bench_login()[1],
         "ADAPTER_MQTT_TOPICS": f"{prefix}/ruuvi/+/+",
-        "ADAPTER_MQTT_CLIENT_ID": f"bench-adapter-peers-{run.suffix}",
+        "ADAPTER_MQTT_CLIENT_ID": f"bench-{label}-peers-{run.suffix}",
         "ADAPTER_MQTT_SESSION_EXPIRY_SEC": "60",
+        "ADAPTER_DERIVED_VALUES": str(DERIVED_VALUES).lower(),
         "LOG_LEVEL": "WARNING",
     }
 
     def process(name: str) -> AdapterProcess:
         adapter = AdapterProcess(
-            {**env, "ADAPTER_METRICS_PORT": str(free_port())}, run.workdir / f"{name}.log"
+            {**env, "ADAPTER_METRICS_PORT": str(free_port())},
+            run.workdir / f"{label}-{name}.log",
+            root=root,
         )
         run.later(adapter.stop)
         return adapter
@@ -177,7 +200,7 @@ def adapter_mqtt(run: _Run) -> tuple[Drain, float]:
     try:
         drained = watch(
             lambda: kafka_records(consumer, topic),
-            9 * MESSAGES,
+            records_per_message() * MESSAGES,
             lambda: adapter.proc.poll() is None,
             adapter.cpu_seconds,
         )
@@ -188,18 +211,27 @@ def adapter_mqtt(run: _Run) -> tuple[Drain, float]:
         consumer.close()
 
 
-def _print_mqtt(telegraf: Drain, adapter: Drain, received: float) -> None:
-    t_rate, a_rate = telegraf.rate(MESSAGES), adapter.rate(MESSAGES)
+def _print_mqtt(telegraf: Drain, adapters: list[tuple[str, Drain, float]]) -> None:
+    t_rate = telegraf.rate(MESSAGES)
+    per = records_per_message()
     print(
-        f"(a) {MESSAGES:,} queued official-gateway messages, QoS 1, persistent session:\n"
+        f"(a) {MESSAGES:,} queued official-gateway messages, QoS 1, persistent session; the "
+        f"adapter makes {per} records a message (derived values "
+        f"{'on' if DERIVED_VALUES else 'off'}); load average {os.getloadavg()[0]:.1f}:\n"
         f"  Telegraf mqtt_consumer -> kafka: {t_rate:>9,.0f} msg/s, {t_rate:>9,.0f} Kafka "
-        f"records/s ({telegraf.count:,} records){_cpu(telegraf, MESSAGES)}\n"
-        f"  adapter:                         {a_rate:>9,.0f} msg/s, {9 * a_rate:>9,.0f} Kafka "
-        f"records/s ({adapter.count:,} records, {received:,.0f} messages received)"
-        f"{_cpu(adapter, MESSAGES)}"
+        f"records/s ({telegraf.count:,} records){_cpu(telegraf, MESSAGES)}"
     )
-    verdict = "meets" if a_rate >= 0.5 * t_rate else "BELOW"
-    print(f"  adapter / Telegraf: {a_rate / t_rate:.2f}x msg/s ({verdict} the 0.5x target)")
+    for name, adapter, received in adapters:
+        a_rate = adapter.rate(MESSAGES)
+        print(
+            f"  {name + ':':<32} {a_rate:>9,.0f} msg/s, {per * a_rate:>9,.0f} Kafka "
+            f"records/s ({adapter.count:,} records, {received:,.0f} messages received)"
+            f"{_cpu(adapter, MESSAGES)}"
+        )
+    for name, adapter, _ in adapters:
+        ratio = adapter.rate(MESSAGES) / t_rate
+        verdict = "meets" if ratio >= 0.5 else "BELOW"
+        print(f"  {name} / Telegraf: {ratio:.2f}x msg/s ({verdict} the 0.5x target)")
 
 
 def _cpu(drain: Drain, units: int) -> str:
@@ -210,8 +242,11 @@ def _cpu(drain: Drain, units: int) -> str:
 
 def mqtt_part(run: _Run) -> None:
     telegraf = telegraf_mqtt(run)
-    adapter, received = adapter_mqtt(run)
-    _print_mqtt(telegraf, adapter, received)
+    adapters = [("adapter", *adapter_mqtt(run))]
+    if BASELINE:
+        baseline = Path(BASELINE).resolve()
+        adapters.append((f"adapter of {baseline}", *adapter_mqtt(run, baseline, "base")))
+    _print_mqtt(telegraf, adapters)
 
 
 def run() -> int:
