@@ -46,6 +46,7 @@ from iot_pipeline.ruuvi import RuuviReading, encode_hex
 MESSAGES = int(os.environ.get("BENCH_PEERS_MESSAGES", "40000"))
 DERIVED_VALUES = os.environ.get("BENCH_PEERS_DERIVED_VALUES", "false").lower() == "true"
 BASELINE = os.environ.get("BENCH_PEERS_BASELINE")
+SHARED = int(os.environ.get("BENCH_PEERS_SHARED", "1"))
 GATEWAY = "24:0A:C4:12:34:56"
 TAG = "BE:AC:00:00:00:19"
 # A Format 5 payload inside a BLE advertisement: flags, then manufacturer data (Ruuvi, 0x0499).
@@ -153,18 +154,11 @@ def telegraf_mqtt(run: _Run) -> Drain:
         consumer.close()
 
 
-def adapter_mqtt(run: _Run, root: Path = REPO, label: str = "ad") -> tuple[Drain, float]:
-    """The adapter of checkout ``root`` drains its queued messages."""
+def _adapter_env(run: _Run, topic: str, dlq: str, topics: str) -> dict[str, str]:
     cfg = run.cfg
-    bootstrap: str = cfg.kafka_bootstrap  # type: ignore[attr-defined]
-    topic = create_topic(bootstrap, f"bench-peers-{label}")
-    dlq = create_topic(bootstrap, f"bench-peers-{label}-dlq", partitions=1)
-    for name in (topic, dlq, f"{topic}-alerts"):
-        run.later(lambda name=name: delete_topic(bootstrap, name))  # type: ignore[misc]
-    prefix = f"bench-{label}-{run.suffix}"
-    env = {
+    return {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": cfg.kafka_bootstrap,  # type: ignore[attr-defined]
         "SCHEMA_REGISTRY_URL": cfg.registry_url,  # type: ignore[attr-defined]
         "KAFKA_TOPIC_NAME": topic,
         "KAFKA_DLQ_TOPIC_NAME": dlq,
@@ -173,45 +167,82 @@ def adapter_mqtt(run: _Run, root: Path = REPO, label: str = "ad") -> tuple[Drain
         "MQTT_BROKER_PORT": str(cfg.mqtt_port),  # type: ignore[attr-defined]
         "MQTT_USERNAME": bench_login()[0],
         "MQTT_PASSWORD": bench_login()[1],
-        "ADAPTER_MQTT_TOPICS": f"{prefix}/ruuvi/+/+",
-        "ADAPTER_MQTT_CLIENT_ID": f"bench-{label}-peers-{run.suffix}",
+        "ADAPTER_MQTT_TOPICS": topics,
         "ADAPTER_MQTT_SESSION_EXPIRY_SEC": "60",
         "ADAPTER_DERIVED_VALUES": str(DERIVED_VALUES).lower(),
         "LOG_LEVEL": "WARNING",
     }
 
-    def process(name: str) -> AdapterProcess:
-        adapter = AdapterProcess(
-            {**env, "ADAPTER_METRICS_PORT": str(free_port())},
-            run.workdir / f"{label}-{name}.log",
-            root=root,
-        )
-        run.later(adapter.stop)
-        return adapter
 
-    def start() -> Callable[[], None]:
-        adapter = process("adapter-subscribe")
-        adapter.wait_connected()
-        return adapter.stop
+def adapter_mqtt(
+    run: _Run, root: Path = REPO, label: str = "ad", processes: int = 1
+) -> tuple[Drain, list[float]]:
+    """The adapter of checkout ``root`` drains its queued messages; with ``processes`` > 1,
+    that many adapter processes share one MQTT 5 shared subscription ($share/...), each with its
+    persistent session (Mosquitto queues each message for one of them). Returns the drain and
+    the messages each process received."""
+    bootstrap: str = run.cfg.kafka_bootstrap  # type: ignore[attr-defined]
+    topic = create_topic(bootstrap, f"bench-peers-{label}")
+    dlq = create_topic(bootstrap, f"bench-peers-{label}-dlq", partitions=1)
+    for name in (topic, dlq, f"{topic}-alerts"):
+        run.later(lambda name=name: delete_topic(bootstrap, name))  # type: ignore[misc]
+    prefix = f"bench-{label}-{run.suffix}"
+    topics = f"{prefix}/ruuvi/+/+"
+    if processes > 1:
+        topics = f"$share/{prefix}/{topics}"
+    env = _adapter_env(run, topic, dlq, topics)
 
-    _queue(run, prefix, start)
-    adapter = process("adapter")
+    def start_all(name: str) -> list[AdapterProcess]:
+        started = []
+        for n in range(processes):
+            adapter = AdapterProcess(
+                {
+                    **env,
+                    "ADAPTER_MQTT_CLIENT_ID": f"bench-{label}-peers-{run.suffix}-{n}",
+                    "ADAPTER_METRICS_PORT": str(free_port()),
+                },
+                run.workdir / f"{label}-{name}-{n}.log",
+                root=root,
+            )
+            run.later(adapter.stop)
+            started.append(adapter)
+        return started
+
+    def subscribe() -> Callable[[], None]:
+        adapters = start_all("subscribe")
+        for adapter in adapters:
+            adapter.wait_connected()
+
+        def stop() -> None:
+            for adapter in adapters:
+                adapter.stop()
+
+        return stop
+
+    _queue(run, prefix, subscribe)
+    adapters = start_all("drain")
     consumer = _consumer(bootstrap)
+
+    def cpu() -> float | None:
+        used = [adapter.cpu_seconds() for adapter in adapters]
+        return None if None in used else sum(u for u in used if u is not None)
+
     try:
         drained = watch(
             lambda: kafka_records(consumer, topic),
             records_per_message() * MESSAGES,
-            lambda: adapter.proc.poll() is None,
-            adapter.cpu_seconds,
+            lambda: all(adapter.proc.poll() is None for adapter in adapters),
+            cpu,
         )
-        received = adapter.metrics().get("mqtt_adapter_messages_received_total", 0.0)
-        return drained, received
+        key = "mqtt_adapter_messages_received_total"
+        return drained, [adapter.metrics().get(key, 0.0) for adapter in adapters]
     finally:
-        adapter.stop()
+        for adapter in adapters:
+            adapter.stop()
         consumer.close()
 
 
-def _print_mqtt(telegraf: Drain, adapters: list[tuple[str, Drain, float]]) -> None:
+def _print_mqtt(telegraf: Drain, adapters: list[tuple[str, Drain, list[float]]]) -> None:
     t_rate = telegraf.rate(MESSAGES)
     per = records_per_message()
     print(
@@ -225,7 +256,8 @@ def _print_mqtt(telegraf: Drain, adapters: list[tuple[str, Drain, float]]) -> No
         a_rate = adapter.rate(MESSAGES)
         print(
             f"  {name + ':':<32} {a_rate:>9,.0f} msg/s, {per * a_rate:>9,.0f} Kafka "
-            f"records/s ({adapter.count:,} records, {received:,.0f} messages received)"
+            f"records/s ({adapter.count:,} records, "
+            f"{' + '.join(f'{r:,.0f}' for r in received)} messages received)"
             f"{_cpu(adapter, MESSAGES)}"
         )
     for name, adapter, _ in adapters:
@@ -243,6 +275,9 @@ def _cpu(drain: Drain, units: int) -> str:
 def mqtt_part(run: _Run) -> None:
     telegraf = telegraf_mqtt(run)
     adapters = [("adapter", *adapter_mqtt(run))]
+    if SHARED > 1:
+        name = f"{SHARED} adapters, $share"
+        adapters.append((name, *adapter_mqtt(run, label="sh", processes=SHARED)))
     if BASELINE:
         baseline = Path(BASELINE).resolve()
         adapters.append((f"adapter of {baseline}", *adapter_mqtt(run, baseline, "base")))

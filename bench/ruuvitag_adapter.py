@@ -48,7 +48,7 @@ from iot_pipeline.adapter.incoming import Incoming
 from iot_pipeline.adapter.options import AdapterOptions, build_options
 from iot_pipeline.adapter.pipeline import Adapter, AdapterMetrics
 from iot_pipeline.adapter.service import drain
-from iot_pipeline.adapter.transform import reading_records
+from iot_pipeline.adapter.transform import RecordMaker
 from iot_pipeline.adapter.validation import TagReading, parse_message
 from iot_pipeline.config import load_settings
 from iot_pipeline.kafka.producer import AvroProducer
@@ -97,7 +97,8 @@ def _each_stage(
     parse = per_message(started)
     assert all(isinstance(r, TagReading) for r in readings)
     started = time.process_time()
-    grouped = [reading_records(r, options.thresholds, options.battery) for r in readings]  # type: ignore[arg-type]
+    make = RecordMaker(options.thresholds, options.battery, options.derived_values)
+    grouped = [make(r) for r in readings]  # type: ignore[arg-type]
     records = per_message(started)
     started = time.process_time()
     for group in grouped:
