@@ -8,7 +8,9 @@ changes only how bytes move, not the protocol, which stays paho's (connection, s
 subscriptions, reconnection, TLS):
 
 - reads are buffered: one recv() of up to ``READ_SIZE`` bytes serves many packets; a new socket
-  (a reconnection) starts with an empty buffer;
+  (a reconnection) starts with an empty buffer; a packet whole in the buffer is framed at once
+  and handed to paho's packet handling, one that is not (or whose length is malformed) is read
+  by paho's own code from the same buffer;
 - a QoS 1 PUBLISH of MQTT 5 is decoded in place (topic, packet id, payload) and handed to
   ``on_publish_fast`` without an ``MQTTMessage``; its properties (the adapter uses none) are
   skipped once their length is checked, not parsed; other QoS and packets take paho's own path;
@@ -64,6 +66,44 @@ def decode_publish_qos1(packet: bytes | bytearray) -> tuple[bytes, int, bytes]:
     return topic, mid, bytes(packet[pos:])
 
 
+def frame(buffer: bytes, pos: int) -> tuple[int, int, int] | None:
+    """(command byte, start, end) of the packet at ``pos`` when all of it is in ``buffer``;
+    None when it is not, or when its remaining length is malformed (more than 4 bytes: paho's
+    own read refuses it) (pure)."""
+    size = len(buffer)
+    if pos + 2 > size:
+        return None
+    command = buffer[pos]
+    length = shift = 0
+    i = pos + 1
+    while True:
+        if i >= size or shift > 21:
+            return None
+        byte = buffer[i]
+        i += 1
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+    if i + length > size:
+        return None
+    return command, i, i + length
+
+
+def _idle_packet() -> Any:
+    """paho's state of 'no packet being read' (as its _packet_read() leaves it)."""
+    return {
+        "command": 0,
+        "have_remaining": 0,
+        "remaining_count": [],
+        "remaining_mult": 1,
+        "remaining_length": 0,
+        "packet": bytearray(b""),
+        "to_process": 0,
+        "pos": 0,
+    }
+
+
 class BufferedClient(mqtt.Client):
     """See the module's docstring. ``on_publish_fast`` receives MQTT 5 QoS 1 messages; while it
     is None every message takes paho's path to ``on_message``."""
@@ -96,6 +136,28 @@ class BufferedClient(mqtt.Client):
         end = pos + bufsize
         self._read_pos = min(end, len(buffer))
         return buffer[pos:end]
+
+    def _packet_read(self) -> MQTTErrorCode:
+        if self._in_packet["command"] or self._read_sock is not self._sock:
+            return super()._packet_read()  # a packet paho began, or a new connection
+        framed = frame(self._read_buffer, self._read_pos)
+        if framed is None:
+            return super()._packet_read()  # not all of it buffered: paho reads the rest
+        command, start, end = framed
+        self._read_pos = end
+        in_packet = self._in_packet
+        in_packet["command"] = command
+        in_packet["packet"] = self._read_buffer[start:end]  # type: ignore[typeddict-item]
+        in_packet["remaining_length"] = in_packet["to_process"] = end - start
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket:
+            rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+        finally:
+            self._in_packet = _idle_packet()
+        with self._msgtime_mutex:  # what keep-alive looks at, as paho's own read sets it
+            self._last_bytes_received = mqtt.time_func()
+        return rc
 
     def _handle_publish(self) -> MQTTErrorCode:
         handler = self.on_publish_fast

@@ -18,7 +18,7 @@ from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from iot_pipeline.adapter.mqtt_client import BufferedClient, decode_publish_qos1
+from iot_pipeline.adapter.mqtt_client import BufferedClient, decode_publish_qos1, frame
 
 
 def _varint(n: int) -> bytes:
@@ -231,3 +231,33 @@ def test_not_connected_pubacks_are_dropped() -> None:
     broker.client.queue_puback(9)
     broker.client.flush_pubacks()
     assert not broker.client._pubacks
+
+
+@pytest.mark.parametrize(
+    ("buffer", "pos", "expected"),
+    [
+        (b"\xd0\x00", 0, (0xD0, 2, 2)),  # PINGRESP: no body
+        (b"xx\x40\x02\x00\x01", 2, (0x40, 4, 6)),
+        (b"\x40\x02\x00", 0, None),  # body not all there
+        (b"\x30", 0, None),  # no length yet
+        (b"\x30\x80", 0, None),  # length continues past the buffer
+        (b"\x30\x80\x01" + b"x" * 128, 0, (0x30, 3, 131)),
+        (b"\x30\x80\x80\x80\x80\x01", 0, None),  # five length bytes: left to paho, which refuses
+    ],
+)
+def test_frame(buffer: bytes, pos: int, expected: tuple[int, int, int] | None) -> None:
+    assert frame(buffer, pos) == expected
+
+
+def test_a_malformed_length_is_a_protocol_error() -> None:
+    broker = Broker()
+    broker.peer.sendall(b"\x30\x80\x80\x80\x80\x01")
+    assert broker.client.loop_read() == mqtt.MQTT_ERR_PROTOCOL
+
+
+def test_reading_a_framed_packet_counts_for_keep_alive() -> None:
+    broker = Broker()
+    broker.client._last_bytes_received = 0.0
+    broker.peer.sendall(publish(b"t", b"x", 1))
+    broker.read_all()
+    assert broker.fast and broker.client._last_bytes_received > 0.0
