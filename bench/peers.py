@@ -5,9 +5,12 @@
     Telegraf (inputs.mqtt_consumer -> outputs.kafka, JSON, acks=all) and by the adapter (validate,
     nine Avro records a reading, acknowledged after Kafka confirmed them; with
     BENCH_PEERS_DERIVED_VALUES=true also the derived dew point and absolute humidity: eleven).
-    Rate = messages from the first record in Kafka to the last. BENCH_PEERS_BASELINE=<checkout>
+    Rate = messages from the first record in Kafka to the last. Telegraf drains before and after
+    the adapter(s); ratios are to the mean of its two rates. BENCH_PEERS_BASELINE=<checkout>
     also drains the same messages with another version's adapter (e.g. ``git archive main``
-    unpacked), in the same run.
+    unpacked), in the same run; BENCH_PEERS_SHARED=2 also drains them with two adapter processes
+    on an MQTT 5 shared subscription (each its own persistent session: Mosquitto queues each
+    message for one of them).
 (b) Kafka -> PostgreSQL: one Avro topic of 100,000 readings drained by Telegraf
     (inputs.kafka_consumer + Avro parser + registry -> outputs.postgresql, a table it creates) and
     by the sink (the hypertable with its indexes, exactly once), each into its own fresh schema,
@@ -115,12 +118,12 @@ def _consumer(bootstrap: str) -> Consumer:
     return Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-peers-{uuid.uuid4()}"})
 
 
-def telegraf_mqtt(run: _Run) -> Drain:
+def telegraf_mqtt(run: _Run, label: str = "tg") -> Drain:
     cfg = run.cfg
     bootstrap: str = cfg.kafka_bootstrap  # type: ignore[attr-defined]
     topic = create_topic(bootstrap, "bench-peers-telegraf")
     run.later(lambda: delete_topic(bootstrap, topic))
-    prefix, client_id = f"bench-tg-{run.suffix}", f"bench-telegraf-{run.suffix}"
+    prefix, client_id = f"bench-{label}-{run.suffix}", f"bench-telegraf-{label}-{run.suffix}"
     config = mqtt_to_kafka_config(
         cfg.mqtt_port,
         f"{prefix}/ruuvi/+/+",
@@ -128,13 +131,16 @@ def telegraf_mqtt(run: _Run) -> Drain:
         bootstrap.split(","),
         topic,  # type: ignore[attr-defined]
     )
-    path = run.workdir / "telegraf-mqtt.conf"
+    path = run.workdir / f"telegraf-mqtt-{label}.conf"
     path.write_text(config)
-    print(f"Telegraf configuration (a):\n{config}", flush=True)
+    if label == "tg":
+        print(f"Telegraf configuration (a):\n{config}", flush=True)
     run.later(lambda: _forget_session(cfg.mqtt_port, client_id))  # type: ignore[attr-defined]
 
     def start() -> Callable[[], None]:
-        process = TelegrafProcess(run.telegraf, path, run.workdir / "telegraf-mqtt-0.log").start()
+        process = TelegrafProcess(
+            run.telegraf, path, run.workdir / f"telegraf-mqtt-{label}-0.log"
+        ).start()
         deadline = time.monotonic() + 60
         while not process.logged("Connected") and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -142,7 +148,9 @@ def telegraf_mqtt(run: _Run) -> Drain:
         return process.stop
 
     _queue(run, prefix, start)
-    process = TelegrafProcess(run.telegraf, path, run.workdir / "telegraf-mqtt.log").start()
+    process = TelegrafProcess(
+        run.telegraf, path, run.workdir / f"telegraf-mqtt-{label}.log"
+    ).start()
     run.later(process.stop)
     consumer = _consumer(bootstrap)
     try:
@@ -242,16 +250,24 @@ def adapter_mqtt(
         consumer.close()
 
 
-def _print_mqtt(telegraf: Drain, adapters: list[tuple[str, Drain, list[float]]]) -> None:
-    t_rate = telegraf.rate(MESSAGES)
+def _print_mqtt(telegraf: list[Drain], adapters: list[tuple[str, Drain, list[float]]]) -> None:
+    """Telegraf ran before and after the adapters: the ratios are to the mean of its two rates,
+    so load that rises or falls during the run weighs on both sides alike."""
+    rates = [t.rate(MESSAGES) for t in telegraf]
+    t_rate = sum(rates) / len(rates)
     per = records_per_message()
     print(
         f"(a) {MESSAGES:,} queued official-gateway messages, QoS 1, persistent session; the "
         f"adapter makes {per} records a message (derived values "
-        f"{'on' if DERIVED_VALUES else 'off'}); load average {os.getloadavg()[0]:.1f}:\n"
-        f"  Telegraf mqtt_consumer -> kafka: {t_rate:>9,.0f} msg/s, {t_rate:>9,.0f} Kafka "
-        f"records/s ({telegraf.count:,} records){_cpu(telegraf, MESSAGES)}"
+        f"{'on' if DERIVED_VALUES else 'off'}); load average at the end "
+        f"{os.getloadavg()[0]:.1f}:"
     )
+    for when, drain in zip(("before", "after"), telegraf, strict=False):
+        rate = drain.rate(MESSAGES)
+        print(
+            f"  {'Telegraf (' + when + ' the adapters):':<32} {rate:>9,.0f} msg/s, {rate:>9,.0f} "
+            f"Kafka records/s ({drain.count:,} records){_cpu(drain, MESSAGES)}"
+        )
     for name, adapter, received in adapters:
         a_rate = adapter.rate(MESSAGES)
         print(
@@ -263,7 +279,10 @@ def _print_mqtt(telegraf: Drain, adapters: list[tuple[str, Drain, list[float]]])
     for name, adapter, _ in adapters:
         ratio = adapter.rate(MESSAGES) / t_rate
         verdict = "meets" if ratio >= 0.5 else "BELOW"
-        print(f"  {name} / Telegraf: {ratio:.2f}x msg/s ({verdict} the 0.5x target)")
+        print(
+            f"  {name} / Telegraf (mean {t_rate:,.0f} msg/s): {ratio:.2f}x msg/s "
+            f"({verdict} the 0.5x target)"
+        )
 
 
 def _cpu(drain: Drain, units: int) -> str:
@@ -273,7 +292,7 @@ def _cpu(drain: Drain, units: int) -> str:
 
 
 def mqtt_part(run: _Run) -> None:
-    telegraf = telegraf_mqtt(run)
+    telegraf = [telegraf_mqtt(run)]
     adapters = [("adapter", *adapter_mqtt(run))]
     if SHARED > 1:
         name = f"{SHARED} adapters, $share"
@@ -281,6 +300,7 @@ def mqtt_part(run: _Run) -> None:
     if BASELINE:
         baseline = Path(BASELINE).resolve()
         adapters.append((f"adapter of {baseline}", *adapter_mqtt(run, baseline, "base")))
+    telegraf.append(telegraf_mqtt(run, "tg2"))
     _print_mqtt(telegraf, adapters)
 
 
