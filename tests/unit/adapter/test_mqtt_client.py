@@ -18,7 +18,12 @@ from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from iot_pipeline.adapter.mqtt_client import BufferedClient, decode_publish_qos1, frame
+from iot_pipeline.adapter.mqtt_client import (
+    BufferedClient,
+    _idle_packet,
+    decode_publish_qos1,
+    frame,
+)
 
 
 def _varint(n: int) -> bytes:
@@ -204,16 +209,7 @@ def test_a_new_connection_drops_old_pubacks_and_unread_bytes() -> None:
     old_peer = broker.peer
     broker.connect()  # the connection was lost and made again
     broker.client.flush_pubacks()
-    broker.client._in_packet = {  # what paho's reconnect() does
-        "command": 0,
-        "have_remaining": 0,
-        "remaining_count": [],
-        "remaining_mult": 1,
-        "remaining_length": 0,
-        "packet": bytearray(b""),
-        "to_process": 0,
-        "pos": 0,
-    }
+    broker.client._in_packet = _idle_packet()  # what paho's reconnect() does
     broker.peer.sendall(publish(b"t", b"z", 3))
     broker.read_all()
     assert [m[2] for m in broker.fast] == [1, 3]
