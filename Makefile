@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STACK  := $(PY) -m devstack
 
 .PHONY: help venv up down status logs clean run test test-python lint format bench chaos firmware-host \
-	add-gateway remove-gateway
+	add-gateway remove-gateway rotate-kafka-password
 
 help:
 	@echo "make run            whole pipeline, live (starts the local stack and every service)"
@@ -19,6 +19,7 @@ help:
 	@echo "make firmware-host  build and test the ESP32 firmware's portable core on this machine"
 	@echo "make add-gateway NAME=esp32-kitchen [MAC=AA:BB:..] [ROTATE=1]  MQTT user for a gateway; prints its settings"
 	@echo "make remove-gateway NAME=...  revoke a gateway (lost or stolen)"
+	@echo "make rotate-kafka-password PRINCIPAL=iot-sink  new SCRAM password for a service's Kafka principal"
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
@@ -52,6 +53,10 @@ add-gateway: venv
 remove-gateway: venv
 	@test -n "$(NAME)" || { echo "usage: make remove-gateway NAME=<gateway id>"; exit 2; }
 	$(STACK) remove-gateway "$(NAME)"
+
+rotate-kafka-password: venv
+	@test -n "$(PRINCIPAL)" || { echo "usage: make rotate-kafka-password PRINCIPAL=<iot-sink, iot-adapter, ...>"; exit 2; }
+	$(STACK) rotate-kafka-password "$(PRINCIPAL)"
 
 lint: venv
 	$(PY) -m ruff check .

@@ -21,7 +21,7 @@ from bench.e2e_stats import ratio as share
 from bench.storage import raw_copy, synthetic_rows
 from devstack.config import StackConfig
 from iot_pipeline.config import Settings
-from iot_pipeline.kafka.config import producer_config
+from iot_pipeline.kafka.config import client_config, producer_config
 from iot_pipeline.storage.engine import create_db_engine
 from iot_pipeline.storage.migrate import apply_migrations, default_migrations_dir
 
@@ -44,12 +44,14 @@ def kafka_rate(settings: Settings, count: int) -> float:
     topic = create_topic(settings.kafka_bootstrap_servers, "bench-e2e-kafka")
     try:
         consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap_servers,
-                "group.id": f"bench-e2e-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            }
+            client_config(
+                settings,
+                {
+                    "group.id": f"bench-e2e-{uuid.uuid4().hex[:8]}",
+                    "auto.offset.reset": "earliest",
+                    "enable.auto.commit": False,
+                },
+            )
         )
         consumer.subscribe([topic])
         consumer.poll(5.0)  # join the group before producing

@@ -12,7 +12,13 @@ from sqlalchemy import text
 from bench.common import create_topic, delete_topic
 from bench.peers_drain import Drain, _Run, watch
 from bench.peers_telegraf import TelegrafProcess, kafka_to_postgres_config
-from bench.timescaledb_sink import RECORDS, _fill_topic, _settings, raw_copy_rate, sink_rate
+from bench.timescaledb_sink import (
+    RECORDS,
+    _fill_topic,
+    _settings,
+    raw_copy_drain,
+    sink_drain,
+)
 from iot_pipeline.config import load_settings
 from iot_pipeline.storage.engine import create_db_engine
 
@@ -83,16 +89,26 @@ def storage_part(run: _Run) -> None:
         print(f"WARNING: Telegraf stored only {telegraf.count:,} of {RECORDS:,} rows (see its log)")
         if not telegraf.count:
             raise RuntimeError("Telegraf stored nothing; the comparison is void")
-    ours = sink_rate(topic, when_caught_up=True)  # the service default
-    reference = raw_copy_rate(records)
+    ours = sink_drain(topic, when_caught_up=None)  # the service defaults
+    earlier = sink_drain(topic, when_caught_up=None, DATA_SINK_COPY_FORMAT="text")
+    reference = raw_copy_drain(records)
+    bare = raw_copy_drain(records, counted=False)
     t_rate = telegraf.rate(telegraf.count)
     print(
-        f"(b) {RECORDS:,} Avro readings on a 6-partition topic, Kafka -> PostgreSQL:\n"
+        f"(b) {RECORDS:,} Avro readings on a 6-partition topic, Kafka -> PostgreSQL (rows/s; CPU "
+        "us a row of the writer + PostgreSQL):\n"
         f"  Telegraf kafka_consumer -> postgresql (plain table): {t_rate:>9,.0f} rows/s\n"
-        f"  sink (hypertable, unique + secondary indexes):        {ours:>9,.0f} rows/s\n"
-        f"  raw COPY of the same rows into the hypertable:        {reference:>9,.0f} rows/s"
+        f"  sink (hypertable, unique + secondary indexes):        {ours}\n"
+        f"  sink, COPY text (the earlier path):                   {earlier}\n"
+        f"  raw COPY, one client, rows counted as for the others: {reference}\n"
+        f"  raw COPY, rows not counted:                           {bare}"
     )
-    verdict = "meets" if ours >= 1.5 * t_rate else "BELOW"
-    print(f"  sink / Telegraf: {ours / t_rate:.2f}x rows/s ({verdict} the 1.5x target)")
-    verdict = "meets" if ours >= 0.7 * reference else "BELOW"
-    print(f"  sink / raw COPY: {ours / reference:.0%} ({verdict} the 70% target)")
+    verdict = "meets" if ours.rate >= 1.5 * t_rate else "BELOW"
+    print(f"  sink / Telegraf: {ours.rate / t_rate:.2f}x rows/s ({verdict} the 1.5x target)")
+    for label, ref in (("raw COPY", reference), ("raw COPY not counted", bare)):
+        verdict = "meets" if ours.rate >= 0.7 * ref.rate else "BELOW"
+        print(f"  sink / {label}: {ours.rate / ref.rate:.0%} ({verdict} the 70% target)")
+    print(
+        f"  earlier path / Telegraf: {earlier.rate / t_rate:.2f}x; / raw COPY: "
+        f"{earlier.rate / reference.rate:.0%}, not counted {earlier.rate / bare.rate:.0%}"
+    )

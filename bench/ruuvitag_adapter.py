@@ -42,6 +42,8 @@ from bench.adapter_process import (
     reference_rate,
 )
 from bench.common import create_topic, delete_topic, stack
+from devstack.kafka_auth import ADAPTER
+from devstack.kafka_users import client_env
 from devstack.tls import tls_dir
 from iot_pipeline.adapter.encoding import EncodeRecords, records_encoder
 from iot_pipeline.adapter.incoming import Incoming
@@ -308,18 +310,20 @@ def _shared_subscription(run: _Run, env: dict[str, str]) -> Drained | None:
     return drain_rate(pair, run.cfg.mqtt_port, shared_topic, run.lines, MESSAGES)
 
 
-def _with_tls(run: _Run, env: dict[str, str], plain_rate: float) -> int:
-    """The cost of MQTT security: the same run with the publisher and the adapter on the TLS
-    listener (both log in with a password either way: the broker refuses anonymous clients)."""
+def _with_tls(run: _Run, env: dict[str, str], plain_rate: float, kafka: bool = False) -> int:
+    """The cost of security: the same run with the publisher and the adapter on MQTT's TLS
+    listener (both log in with a password either way: the broker refuses anonymous clients);
+    with ``kafka`` the adapter also writes to Kafka's SASL_SSL listener as its own principal."""
     cafile = tls_dir(run.cfg.state_dir) / "ca.pem"
     secure = {
         **env,
         "MQTT_TLS_ENABLED": "true",
         "MQTT_CA_FILE": str(cafile),
         "MQTT_BROKER_PORT": str(run.cfg.mqtt_tls_port),
-        "ADAPTER_MQTT_CLIENT_ID": f"bench-adapter-tls-{run.suffix}",
+        "ADAPTER_MQTT_CLIENT_ID": f"bench-adapter-tls-{run.suffix}-{int(kafka)}",
+        **(client_env(run.cfg, ADAPTER) if kafka else {}),
     }
-    adapter = AdapterProcess(secure, run.workdir / "adapter-tls.log")
+    adapter = AdapterProcess(secure, run.workdir / f"adapter-tls-{int(kafka)}.log")
     run.started.append(adapter)
     if not adapter.wait_connected():
         print("the adapter did not connect to the TLS listener", file=sys.stderr)
@@ -330,10 +334,11 @@ def _with_tls(run: _Run, env: dict[str, str], plain_rate: float) -> int:
     adapter.stop()
     if drained is None:
         return 1
+    on = "MQTT over TLS (8883)" + (" and Kafka SASL_SSL/SCRAM (29392)" if kafka else "")
     print(
-        f"security on/off, adapter: {drained.rate:,.0f} msg/s with MQTT over TLS (8883) vs "
-        f"{plain_rate:,.0f} msg/s without TLS (1883), password + ACL on both: "
-        f"{drained.rate / plain_rate:.2f}x"
+        f"security on/off, adapter: {drained.rate:,.0f} msg/s with {on} vs "
+        f"{plain_rate:,.0f} msg/s without TLS (1883{', Kafka PLAINTEXT' if kafka else ''}), "
+        f"password + ACL on both: {drained.rate / plain_rate:.2f}x"
     )
     return 0
 
@@ -360,7 +365,7 @@ def _measure(run: _Run) -> int:
     _report_costs(run.cfg, run.topic, run.dlq, ref_cpu / arrived * 1e6)
     _latency(adapter, port, run.data_topic, run.suffix)
     adapter.stop()
-    if _with_tls(run, env, drained.rate) != 0:
+    if _with_tls(run, env, drained.rate) != 0 or _with_tls(run, env, drained.rate, True) != 0:
         return 1
     shared = _shared_subscription(run, env)
     if shared is None:

@@ -30,6 +30,9 @@ class Fault:
     simulator: bool = False  # recovery is read from the simulator's own rows
 
 
+SCRAPE_HOLD_S = 20.0
+
+
 class StackControl:
     """The shared stack's services, by name (kafka-1, postgres, mqtt, registry, ...)."""
 
@@ -76,10 +79,13 @@ def stack_faults(stack: StackControl, postgres_s: float) -> list[Fault]:
     def stop_then_up(name: str) -> tuple[Callable[[], None], Callable[[], None]]:
         return (lambda: stack.stop(name)), stack.up
 
+    # Prometheus scrapes every 15 s: a stack fault is held for longer than that, so at least
+    # one scrape falls inside it and the alert's condition can be seen at all.
     return [
-        Fault("kafka-kill", "SIGKILL Kafka broker 2, restart", *kill_then_up("kafka-2"), 5,
-              "KafkaBrokerDown"),
-        Fault("mqtt-restart", "Mosquitto restart", *stop_then_up("mqtt"), 2, "MosquittoDown"),
+        Fault("kafka-kill", "SIGKILL Kafka broker 2, restart", *kill_then_up("kafka-2"),
+              SCRAPE_HOLD_S, "KafkaBrokerDown"),
+        Fault("mqtt-restart", "Mosquitto stopped 20 s, restart", *stop_then_up("mqtt"),
+              SCRAPE_HOLD_S, "MosquittoDown"),
         Fault("postgres-stop", f"PostgreSQL stopped {postgres_s:g} s", *stop_then_up("postgres"),
               postgres_s, "PostgresDown"),
         Fault("registry-restart", "registry restart", *stop_then_up("registry"), 2, ""),

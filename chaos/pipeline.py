@@ -22,6 +22,7 @@ from sqlalchemy import Engine, text
 from bench.adapter_process import AdapterProcess, bench_login, free_port
 from bench.common import delete_topic
 from bench.e2e_pipeline import Messages
+from devstack import kafka_auth, kafka_users
 from devstack.config import StackConfig
 from iot_pipeline.config import Settings
 from iot_pipeline.kafka.consumer import FramedAvroDecoder
@@ -100,6 +101,13 @@ class SteadyPublisher(threading.Thread):
 class ChaosPipeline:
     """The four services on private names; ``restart(name)`` after a kill."""
 
+    # Each service on the brokers' secured listener as its own principal, as in `make run` (the
+    # simulator publishes to MQTT only).
+    PRINCIPALS: ClassVar[dict[str, str]] = {
+        "adapter": kafka_auth.ADAPTER,
+        "sink": kafka_auth.SINK,
+        "alert-consumer": kafka_auth.ALERTS,
+    }
     SCRIPTS: ClassVar[dict[str, tuple[str, str]]] = {
         "adapter": ("run_ruuvitag_adapter.py", "ADAPTER_METRICS_PORT"),
         "sink": ("run_timescaledb_sink.py", "SINK_METRICS_PORT"),
@@ -159,7 +167,9 @@ class ChaosPipeline:
                 "IOT_DATA_INTERVAL_SEC": "1",
             },
         }
-        return {**common, **own[name]}
+        principal = self.PRINCIPALS.get(name)
+        login = {} if principal is None else kafka_users.client_env(cfg, principal)
+        return {**common, **own[name], **login}
 
     def start(self, name: str) -> None:
         script, port_setting = self.SCRIPTS[name]

@@ -7,6 +7,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,10 @@ class FaultResult:
     recovery_s: float  # fault healed -> first row committed after it (NaN: none seen)
     alert: str  # the matching Prometheus alert, or "" when there is none
     alert_state: str  # firing / pending / not raised / n/a
+    # Fault injected -> the first evaluation at which the alert's condition (its expression,
+    # before its `for:`) held in Prometheus; NaN: never during the window.
+    detected_s: float = math.nan
+    alert_for_s: float = 0.0  # the alert's `for:`, as Prometheus loaded it
 
     @property
     def ok(self) -> bool:
@@ -46,6 +51,26 @@ def alert_state(states: set[str]) -> str:
     return "not raised"
 
 
+def first_true_after(series: Sequence[dict[str, Any]], start: float) -> float:
+    """Seconds from ``start`` to the earliest sample of a Prometheus range query's result (a
+    condition such as ``up == 0`` returns samples only while it holds); NaN when none."""
+    times = [
+        float(point[0]) for one in series for point in one.get("values", [])
+        if float(point[0]) >= start
+    ]  # fmt: skip
+    return min(times) - start if times else math.nan
+
+
+def describe_alert(r: FaultResult) -> str:
+    """The table's alert cell: when the condition was seen and the state the alert reached."""
+    if not r.alert:
+        return r.alert_state
+    if math.isnan(r.detected_s):
+        return f"{r.alert}: condition not seen, {r.alert_state}"
+    waits = f"; fires after {r.alert_for_s:g} s" if r.alert_state == "pending" else ""
+    return f"{r.alert}: condition seen after {r.detected_s:.0f} s, {r.alert_state}{waits}"
+
+
 def _recovery(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds:.1f} s"
 
@@ -57,7 +82,7 @@ def markdown(results: Sequence[FaultResult]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
-        alert = f"{r.alert}: {r.alert_state}" if r.alert else r.alert_state
+        alert = describe_alert(r)
         lines.append(
             f"| {r.fault} | {r.published:,} | {r.stored:,} | {r.lost} | {r.stored_twice} "
             f"| {r.alerts_repeated} | {_recovery(r.recovery_s)} | {alert} |"

@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chaos import report
 from chaos.faults import Fault, StackControl, service_faults, stack_faults, wait_healthy
@@ -41,19 +42,44 @@ class Window:
     end: float = math.nan
     recovery_s: float = math.nan
     alert_state: str = "n/a"
+    detected_s: float = math.nan
+    alert_for_s: float = 0.0
 
 
-def prometheus_alert_states(cfg: StackConfig, alert: str, start: float, end: float) -> set[str]:
-    query = urllib.parse.urlencode(
-        {"query": f'ALERTS{{alertname="{alert}"}}', "start": start, "end": end, "step": "5"}
-    )
-    url = f"http://127.0.0.1:{cfg.prometheus_port}/api/v1/query_range?{query}"
+def prometheus_get(cfg: StackConfig, path: str, params: dict[str, object]) -> Any:
+    query = urllib.parse.urlencode(params)
+    url = f"http://127.0.0.1:{cfg.prometheus_port}/api/v1/{path}?{query}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)["data"]
+
+
+def alert_rule(cfg: StackConfig, alert: str) -> tuple[str, float]:
+    """The alert's expression and `for:` in seconds, as the running Prometheus loaded them."""
+    for group in prometheus_get(cfg, "rules", {"type": "alert"})["groups"]:
+        for rule in group["rules"]:
+            if rule["name"] == alert:
+                return rule["query"], float(rule.get("duration", 0))
+    raise RuntimeError(f"Prometheus has no alert rule {alert!r}")
+
+
+def observe_alert(cfg: StackConfig, window: Window) -> None:
+    """When the alert's condition first held (its expression evaluated every second over the
+    window) and the highest state the alert itself reached (``ALERTS``)."""
+    alert = window.fault.alert
+    span = {"start": window.injected, "end": window.end}
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            body = json.load(response)
+        expr, window.alert_for_s = alert_rule(cfg, alert)
+        held = prometheus_get(cfg, "query_range", {"query": expr, **span, "step": "1"})
+        states = prometheus_get(
+            cfg, "query_range", {"query": f'ALERTS{{alertname="{alert}"}}', **span, "step": "1"}
+        )
     except OSError:
-        return {"unknown (Prometheus not reachable)"}
-    return {series["metric"].get("alertstate", "") for series in body["data"]["result"]}
+        window.alert_state = "unknown (Prometheus not reachable)"
+        return
+    window.detected_s = report.first_true_after(held["result"], window.injected)
+    window.alert_state = report.alert_state(
+        {series["metric"].get("alertstate", "") for series in states["result"]}
+    )
 
 
 def run_fault(pipeline: ChaosPipeline, cfg: StackConfig, fault: Fault) -> Window:
@@ -76,10 +102,10 @@ def run_fault(pipeline: ChaosPipeline, cfg: StackConfig, fault: Fault) -> Window
     time.sleep(TAIL_S)
     window.end = time.time()
     if fault.alert:
-        states = prometheus_alert_states(cfg, fault.alert, window.injected, window.end)
-        window.alert_state = report.alert_state(states)
+        observe_alert(cfg, window)
     print(f"[chaos]   recovered in {window.recovery_s:.1f} s; {fault.alert or '-'}: "
-          f"{window.alert_state}", flush=True)  # fmt: skip
+          f"{window.alert_state}, condition seen after {window.detected_s:.0f} s",
+          flush=True)  # fmt: skip
     return window
 
 
@@ -116,6 +142,8 @@ def results(
                 recovery_s=w.recovery_s,
                 alert=w.fault.alert,
                 alert_state=w.alert_state if w.fault.alert else "n/a",
+                detected_s=w.detected_s,
+                alert_for_s=w.alert_for_s,
             )
         )
     return rows

@@ -16,6 +16,7 @@ import sys
 from devstack import monitoring, probes, proc
 from devstack.config import StackConfig
 from devstack.gateways import add_gateway, remove_gateway
+from devstack.kafka_users import rotate_password
 from devstack.lifecycle import describe_strangers, down, say, up
 from devstack.pipeline import run_pipeline
 from devstack.services import all_services, probe_for
@@ -96,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     gateway.add_argument("--mac", default="", help="an official Ruuvi Gateway's MAC address")
     gateway.add_argument("--rotate", action="store_true", help="give it a new password")
     sub.add_parser("remove-gateway", help="revoke a gateway's MQTT user").add_argument("name")
+    sub.add_parser(
+        "rotate-kafka-password",
+        help="give a service's Kafka principal a new SCRAM password (secrets file and brokers)",
+    ).add_argument("principal", help="e.g. iot-sink (devstack/kafka_auth.py PRINCIPALS)")
     args = parser.parse_args(argv)
     cfg = StackConfig.from_env()
     if args.command in ("up", "run"):
@@ -113,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "remove-gateway":
             return remove_gateway(cfg, broker, args.name)
         return add_gateway(cfg, broker, args.name, args.mac, args.rotate)
+    if args.command == "rotate-kafka-password":
+        return rotate_password(cfg, args.principal)
     if args.command == "logs":
         return cmd_logs(cfg, args.service or None, args.lines, args.follow)
     return cmd_clean(cfg)

@@ -52,6 +52,8 @@ class StackConfig:
     kafka_cluster_id: str
     kafka_ports: tuple[int, int, int] = (29092, 29093, 29094)
     kafka_controller_ports: tuple[int, int, int] = (29192, 29193, 29194)
+    # The secured listener (SASL_SSL, SCRAM-SHA-512): what the pipeline's services use.
+    kafka_secure_ports: tuple[int, int, int] = (29392, 29393, 29394)
     kafka_heap_opts: str = "-Xms256m -Xmx512m"
     registry_port: int = 8081
     registry_heap_opts: str = "-Xms128m -Xmx384m"
@@ -94,6 +96,7 @@ class StackConfig:
             kafka_cluster_id=env.get("KAFKA_CLUSTER_ID", DEFAULT_KAFKA_CLUSTER_ID),
             kafka_ports=shift_ports(cls.kafka_ports, offset),
             kafka_controller_ports=shift_ports(cls.kafka_controller_ports, offset),
+            kafka_secure_ports=shift_ports(cls.kafka_secure_ports, offset),
             kafka_heap_opts=env.get("KAFKA_HEAP_OPTS", cls.kafka_heap_opts),
             registry_port=cls.registry_port + offset,
             mqtt_port=cls.mqtt_port + offset,
@@ -125,6 +128,9 @@ class StackConfig:
 
     def mqtt_password(self, user: str) -> str:
         return stack_secrets.mqtt_password(self.secrets, user)
+
+    def kafka_password(self, principal: str) -> str:
+        return stack_secrets.kafka_password(self.secrets, principal)
 
     def port(self, default: int) -> int:
         """Where a service whose default port is ``default`` listens in this stack."""
@@ -166,6 +172,11 @@ class StackConfig:
     @property
     def kafka_bootstrap(self) -> str:
         return ",".join(f"127.0.0.1:{p}" for p in self.kafka_ports)
+
+    @property
+    def kafka_secure_bootstrap(self) -> str:
+        """The secured listener (SASL_SSL): what services connect to with their principal."""
+        return ",".join(f"127.0.0.1:{p}" for p in self.kafka_secure_ports)
 
     @property
     def registry_url(self) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from devstack import install, monitoring, probes, proc
+from devstack import install, kafka_users, monitoring, probes, proc, tls
 from devstack.config import REPO_ROOT, StackConfig
 from devstack.postgres import Postgres
 from devstack.secrets import secrets_file
@@ -96,6 +96,37 @@ def apply_database_migrations(cfg: StackConfig) -> str:
             + (result.stdout + result.stderr).strip()[-3000:]
         )
     return "migrations applied"
+
+
+def set_up_kafka_security(cfg: StackConfig, broker: Service) -> str:
+    """Once every broker is healthy: the services' SCRAM users and ACLs (idempotent)."""
+    if not all(proc.port_open(port) for port in cfg.kafka_secure_ports):
+        # Brokers started by an older checkout: no secured listener and no authorizer (creating
+        # ACLs would fail) until they restart with this configuration.
+        return (
+            f"WARNING: no SASL_SSL listener on {cfg.kafka_secure_bootstrap}: brokers started "
+            "before it existed; 'make down && make up' restarts them with it"
+        )
+    try:
+        return kafka_users.ensure_users_and_acls(cfg)
+    except SetupError as exc:
+        raise _Failed(broker, str(exc)) from None
+
+
+def _stop_outdated_brokers(cfg: StackConfig, services: list[Service]) -> None:
+    """Brokers started by a checkout from before the secured listener run without it (and
+    without the authorizer): stop them, so that this ``up`` starts them with today's
+    configuration (their data stays)."""
+    for broker in (s for s in services if s.name.startswith("kafka-")):
+        i = int(broker.name.split("-")[1]) - 1
+        record = proc.running_record(broker.pidfile(cfg))
+        if (
+            record is not None
+            and proc.port_open(cfg.kafka_ports[i])
+            and not proc.port_open(cfg.kafka_secure_ports[i])
+        ):
+            say(f"{broker.name} runs without the SASL_SSL listener (older config): restarting it")
+            proc.stop(broker.pidfile(cfg), sig=broker.stop_signal, timeout_s=broker.stop_timeout_s)
 
 
 # ------------------------------------------------------------------------------------------ up
@@ -195,6 +226,9 @@ class _HealthWait:
             self.bootstrapped = True
         self.details[name] = probe_for(name, self.cfg, kafka, whole_cluster=True)()
         del self.pending[name]
+        if name.startswith("kafka-") and not any(n.startswith("kafka-") for n in self.pending):
+            # Principals and ACLs before anything logs in with them (the lag exporter).
+            self.details[name] += "; " + set_up_kafka_security(self.cfg, service)
         if isinstance(service, Postgres):
             # The roles and logins exist before anything that logs in with them (the exporter's
             # iot_monitoring, the registry) must pass its own probe: on a fresh stack they would
@@ -239,7 +273,11 @@ def _print_ready(
         print(f"  {service.name:<{width}}  {service.endpoint:<52} {details[service.name]}{started}")
     print()
     print(f"  secrets (generated, mode 0600): {secrets_file(cfg.state_dir)}")
-    print(f"  KAFKA_BOOTSTRAP_SERVERS={cfg.kafka_bootstrap}")
+    print(f"  KAFKA_BOOTSTRAP_SERVERS={cfg.kafka_bootstrap}  (loopback PLAINTEXT, super user)")
+    print(
+        f"  KAFKA_BOOTSTRAP_SERVERS={cfg.kafka_secure_bootstrap} KAFKA_SECURITY_PROTOCOL=SASL_SSL "
+        f"KAFKA_SSL_CA_LOCATION={tls.tls_dir(cfg.state_dir) / 'ca.pem'}  (services, own principal)"
+    )
     print(f"  SCHEMA_REGISTRY_URL={cfg.registry_url}")
     print(f"  MQTT_BROKER_HOST=127.0.0.1 MQTT_BROKER_PORT={cfg.mqtt_port}")
     print(
@@ -259,6 +297,14 @@ def up(cfg: StackConfig) -> int:
             print(f"[devstack] FAILED: install: {exc}", file=sys.stderr)
             return 1
         services = all_services(cfg)
+        try:
+            # The CA and the servers' certificates, once, before the servers that use them start
+            # side by side (a state directory from before the Kafka certificate gets it now).
+            tls.ensure_kafka_keystore(cfg.state_dir)
+        except SetupError as exc:
+            print(f"[devstack] FAILED: tls: {exc}", file=sys.stderr)
+            return 1
+        _stop_outdated_brokers(cfg, services)
         try:
             already, deferred = _start_missing(cfg, services)
             details = _HealthWait(cfg, services, deferred).run()

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devstack import kafka_users
 from devstack.config import REPO_ROOT, StackConfig
+from devstack.kafka_auth import LAG_EXPORTER
 from devstack.probes import ProbeError
 from devstack.service_base import Service, SetupError
 
@@ -116,10 +118,15 @@ class KafkaLagExporter(PythonModuleService):
     def args(self, cfg: StackConfig) -> list[str]:
         return [
             "--bootstrap-servers",
-            cfg.kafka_bootstrap,
+            cfg.kafka_secure_bootstrap,
             "--port",
             str(cfg.port(KAFKA_LAG_EXPORTER_PORT)),
         ]
+
+    def env(self, cfg: StackConfig) -> dict[str, str]:
+        # On the secured listener as its own principal: the login in the environment, as for
+        # every service (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_CA_LOCATION).
+        return {**cfg.env, **kafka_users.client_env(cfg, LAG_EXPORTER)}
 
 
 @dataclass(eq=False)

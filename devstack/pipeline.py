@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import lifecycle, proc, summary
+from devstack import kafka_auth, kafka_users, lifecycle, proc, summary
 from devstack.config import REPO_ROOT, StackConfig
 from devstack.monitoring import KAFKA_LAG_EXPORTER_PORT
 from devstack.services import all_services
@@ -124,6 +124,24 @@ def mqtt_login(cfg: StackConfig, service: PipelineService) -> tuple[dict[str, st
     return {"MQTT_PASSWORD": env["MQTT_PASSWORD"]}, args
 
 
+# Which Kafka principal each service logs in as (devstack.kafka_auth), always on the secured
+# listener (SASL_SSL); the ruuvi-mode simulator and the emulator do not use Kafka.
+KAFKA_IDENTITY = {
+    "simulator": kafka_auth.SIMULATOR,
+    "ruuvitag-adapter": kafka_auth.ADAPTER,
+    "alert-consumer": kafka_auth.ALERTS,
+    "timescaledb-sink": kafka_auth.SINK,
+    "lake-archiver": kafka_auth.LAKE,
+}
+
+
+def kafka_login(cfg: StackConfig, service: PipelineService) -> dict[str, str]:
+    """The environment that connects ``service`` to the secured listener as its own principal;
+    nothing for services that do not use Kafka."""
+    principal = KAFKA_IDENTITY.get(service.name)
+    return {} if principal is None else kafka_users.client_env(cfg, principal)
+
+
 def service_env(cfg: StackConfig) -> dict[str, str]:
     """The services' settings for the local stack; what the user already set wins."""
     env = dict(os.environ)
@@ -177,6 +195,7 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for service in self.services:
             login_env, login_args = mqtt_login(self.cfg, service)
+            login_env = {**kafka_login(self.cfg, service), **login_env}
             with self.logfile(service).open("ab") as log:
                 self.children[service.name] = subprocess.Popen(
                     [*service.command(), *login_args],
@@ -268,7 +287,9 @@ def run_pipeline(cfg: StackConfig) -> int:
     if lifecycle.up(cfg) != 0:
         return 1
     env = service_env(cfg)
-    topics = subprocess.run([sys.executable, "-m", "iot_pipeline.kafka.topics"], env=env)
+    # The topics, made by the admin principal on the secured listener.
+    admin = {**env, **kafka_users.client_env(cfg, kafka_auth.ADMIN)}
+    topics = subprocess.run([sys.executable, "-m", "iot_pipeline.kafka.topics"], env=admin)
     if topics.returncode != 0:
         print("[run] creating the topics failed", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 
 from devstack.config import StackConfig
+from devstack.proc import port_open
 
 
 class ProbeError(RuntimeError):
@@ -71,6 +72,12 @@ class KafkaProbe:
         expected = len(self.cfg.kafka_ports)
         if require_all and len(brokers) != expected:
             raise ProbeError(f"cluster metadata lists {len(brokers)} of {expected} brokers")
+        secured = self.cfg.kafka_secure_ports[node_id - 1]
+        if not port_open(secured):
+            raise ProbeError(
+                f"no SASL_SSL listener on port {secured} (a broker started before it existed: "
+                "'make up' restarts it)"
+            )
         return f"in metadata as {brokers[node_id]}; cluster has {len(brokers)} brokers"
 
 

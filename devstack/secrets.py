@@ -25,6 +25,14 @@ SECRET_NAMES = (
     "mqtt_simulator_password",
     "mqtt_mosquitto-exporter_password",
     "mqtt_pipeline-tests_password",
+    # Kafka SCRAM principals (devstack.kafka_auth.PRINCIPALS).
+    "kafka_iot-simulator_password",
+    "kafka_iot-adapter_password",
+    "kafka_iot-sink_password",
+    "kafka_iot-alerts_password",
+    "kafka_iot-lake_password",
+    "kafka_iot-lag-exporter_password",
+    "kafka_iot-admin_password",
 )
 
 
@@ -80,3 +88,16 @@ def load_or_create(state_dir: Path) -> dict[str, str]:
 
 def mqtt_password(values: dict[str, str], user: str) -> str:
     return values[f"mqtt_{user}_password"]
+
+
+def kafka_password(values: dict[str, str], principal: str) -> str:
+    return values[f"kafka_{principal}_password"]
+
+
+def rotate(state_dir: Path, name: str) -> dict[str, str]:
+    """A new password for ``name`` (one of SECRET_NAMES), saved; returns every password."""
+    if name not in SECRET_NAMES:
+        raise KeyError(name)
+    values = {**load_or_create(state_dir), name: new_password()}
+    write_private(secrets_file(state_dir), json.dumps(values, indent=2, sort_keys=True) + "\n")
+    return values

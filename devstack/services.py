@@ -96,7 +96,11 @@ def all_services(cfg: StackConfig) -> list[Service]:
     brokers: list[Service] = [
         KafkaBroker(
             name=f"kafka-{n}",
-            ports=(cfg.kafka_ports[n - 1], cfg.kafka_controller_ports[n - 1]),
+            ports=(
+                cfg.kafka_ports[n - 1],
+                cfg.kafka_controller_ports[n - 1],
+                cfg.kafka_secure_ports[n - 1],
+            ),
             endpoint=f"127.0.0.1:{cfg.kafka_ports[n - 1]}",
             node_id=n,
             stop_timeout_s=40.0,

@@ -1,5 +1,7 @@
-"""The native stack's local certificate authority and the broker's server certificate, generated
-with ``openssl`` into ``<state>/secrets/tls`` on the first ``make up`` (never in the repository).
+"""The native stack's local certificate authority, Mosquitto's server certificate and the Kafka
+brokers' one, generated with ``openssl`` into ``<state>/secrets/tls`` on the first ``make up``
+(never in the repository; a state directory made before the Kafka certificate existed gets it on
+its next ``up``).
 
 Gateways and services trust ``ca.pem``; the CA's key stays in the state directory (mode 0600).
 """
@@ -70,3 +72,44 @@ def ensure_ca(state_dir: Path) -> Path:
     for key in ("ca.key", "server.key"):
         (directory / key).chmod(0o600)
     return directory
+
+
+KAFKA_KEYSTORE = "kafka-keystore.pem"
+
+
+def kafka_openssl_commands(directory: Path) -> list[list[str]]:
+    """The openssl invocations that make the brokers' key and certificate (RSA 2048, signed by
+    the stack's CA). Kafka reads a PEM keystore only with an unencrypted PKCS#8 key: ``pkcs8
+    -topk8 -nocrypt`` writes it so."""
+    ca_key, ca = str(directory / "ca.key"), str(directory / "ca.pem")
+    raw, key, csr = (str(directory / n) for n in ("kafka.rsa", "kafka.key", "kafka.csr"))
+    ext, cert = str(directory / "kafka.ext"), str(directory / "kafka.pem")
+    return [
+        ["openssl", "genrsa", "-out", raw, "2048"],
+        ["openssl", "pkcs8", "-topk8", "-nocrypt", "-in", raw, "-out", key],
+        ["openssl", "req", "-new", "-key", key, "-subj", "/CN=iot-pipeline kafka", "-out", csr],
+        ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-days", str(SERVER_DAYS), "-sha256", "-extfile", ext, "-out", cert],
+    ]  # fmt: skip
+
+
+def ensure_kafka_keystore(state_dir: Path) -> Path:
+    """The brokers' PEM keystore (their PKCS#8 key, then their certificate and the CA's), made
+    now with the CA if missing. Kafka reads it with ``ssl.keystore.type=PEM``."""
+    directory = ensure_ca(state_dir)
+    keystore = directory / KAFKA_KEYSTORE
+    if keystore.exists():
+        return keystore
+    (directory / "kafka.ext").write_text(server_extensions(["IP:127.0.0.1", "DNS:localhost"]))
+    for argv in kafka_openssl_commands(directory):
+        result = subprocess.run(argv, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SetupError(f"tls: {' '.join(argv[:2])} failed: {result.stderr.strip()}")
+    (directory / "kafka.rsa").unlink()
+    parts = [(directory / n).read_text() for n in ("kafka.key", "kafka.pem", "ca.pem")]
+    tmp = keystore.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_text("".join(parts))
+    tmp.replace(keystore)
+    (directory / "kafka.key").chmod(0o600)
+    return keystore

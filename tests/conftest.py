@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from devstack.config import REPO_ROOT, StackConfig
+from devstack.kafka_users import client_env
 from devstack.pipeline import service_env
 
 
@@ -46,6 +47,13 @@ def stack_mqtt_credentials() -> tuple[str, str]:
     """The native stack's MQTT identity for tests and benchmarks (the broker refuses anonymous
     clients); its password is the one ``make up`` generated."""
     return MQTT_TEST_USER, StackConfig.from_env().mqtt_password(MQTT_TEST_USER)
+
+
+def stack_kafka_login(principal: str) -> dict[str, str]:
+    """The settings that start a service on the brokers' secured listener (SASL_SSL) as its own
+    principal (devstack.kafka_auth): the end-to-end tests run every service this way, on topics
+    and groups whose names the principals' test-prefix ACLs cover (unique_name's prefixes)."""
+    return client_env(StackConfig.from_env(), principal)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ def test_short_chaos_run_loses_and_doubles_nothing(
     assert [r.fault for r in rows] == [
         "SIGKILL adapter, restart",
         "SIGKILL sink, restart",
-        "Mosquitto restart",
+        "Mosquitto stopped 20 s, restart",
     ]
     for row in rows:
         assert row.published > 0, row
@@ -29,4 +29,7 @@ def test_short_chaos_run_loses_and_doubles_nothing(
         assert row.stored_twice == 0, row
         assert row.alerts_repeated == 0, row
         assert row.recovery_s == row.recovery_s, f"no row after {row.fault}"  # not NaN
+    mosquitto = rows[2]
+    # Held longer than a scrape interval: Prometheus sees the broker down while it is.
+    assert mosquitto.alert == "MosquittoDown" and mosquitto.detected_s < 20 + 15, mosquitto
     assert (tmp_path / "chaos.md").exists() and (tmp_path / "chaos.json").exists()

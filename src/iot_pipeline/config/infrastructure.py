@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 
 class KafkaSettings(BaseModel):
@@ -49,6 +49,37 @@ class KafkaSettings(BaseModel):
     kafka_batch_size: int = Field(
         262144, ge=1, description="Producer batch.size in bytes per partition batch."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How clients talk to the brokers: PLAINTEXT (no authentication: the native "
+        "stack's loopback listener), SSL, SASL_PLAINTEXT or SASL_SSL (TLS and a user name and "
+        "password: the native stack's secured listener, 29392-29394).",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism (with a SASL_* protocol)."
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="The service's Kafka principal (required with a SASL_* protocol)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="Its SASL password (secret; required with a SASL_* protocol)."
+    )
+    kafka_ssl_ca_location: Path | None = Field(
+        None,
+        description="CA bundle that signed the brokers' certificates, with SSL or SASL_SSL "
+        "(unset: the system's; the native stack's is <state>/secrets/tls/ca.pem).",
+    )
+
+    @model_validator(mode="after")
+    def _sasl_needs_a_login(self) -> KafkaSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        return self
 
 
 class SchemaRegistrySettings(BaseModel):

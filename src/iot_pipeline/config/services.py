@@ -159,11 +159,26 @@ class SinkSettings(BaseModel):
         "database writes do not count against it.",
     )
     sink_metrics_port: int = Field(8003, ge=0, le=65535, description="Sink metrics port.")
+    sink_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Sink worker processes, each a member of the sink's consumer group (one "
+        "writer per partition group) under one supervisor that serves all their metrics on "
+        "SINK_METRICS_PORT with a worker label. Measured with make bench sink.",
+    )
     data_sink_write_method: Literal["copy", "copy_staging", "values"] = Field(
         "copy",
         description="copy: COPY into the table, falling back to copy_staging for a batch with "
         "stored rows; copy_staging: COPY into a staging table + INSERT ON CONFLICT; values: "
         "multi-row INSERT ON CONFLICT. All idempotent; copy measured fastest.",
+    )
+    data_sink_copy_format: Literal["binary", "text"] = Field(
+        "binary",
+        description="COPY format of the copy methods. binary: each decoded reading is checked "
+        "and encoded straight to PostgreSQL's binary COPY format (measured faster, make bench "
+        "sink); text: a row tuple per reading, then COPY text (the earlier path). The values "
+        "method always sends row tuples.",
     )
     data_sink_maintenance_interval: float = Field(
         300.0,

@@ -47,6 +47,7 @@ SECRET_FIELDS = frozenset(
         "postgres_password",
         "lake_s3_secret_access_key",
         "schema_registry_password",
+        "kafka_sasl_password",
     }
 )
 
@@ -161,7 +162,12 @@ def describe_validation_error(error: ValidationError) -> str:
     """One line per problem, each naming the environment variable to fix."""
     lines = []
     for problem in error.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else "?"
+        if not problem["loc"]:
+            # A rule across fields (e.g. SASL needs a login): its message names the variables;
+            # its input is every setting, secrets included, so it is never shown.
+            lines.append(problem["msg"])
+            continue
+        field = str(problem["loc"][0])
         shown = "***" if field in SECRET_FIELDS else repr(problem.get("input"))
         lines.append(f"{env_name(field)}: {problem['msg']} (got {shown})")
     return "invalid configuration:\n  " + "\n  ".join(lines)

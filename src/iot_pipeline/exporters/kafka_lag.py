@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
@@ -167,10 +168,13 @@ class LagCollector(Collector):
 class BrokerPoller:
     """The I/O: one round of AdminClient requests."""
 
-    def __init__(self, bootstrap_servers: str, always: re.Pattern[str], timeout_s: float) -> None:
+    def __init__(
+        self, client: Mapping[str, Any], always: re.Pattern[str], timeout_s: float
+    ) -> None:
+        """``client``: the admin client's librdkafka configuration (kafka.config.client_config)."""
         from confluent_kafka.admin import AdminClient
 
-        self._admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+        self._admin = AdminClient(dict(client))
         self._always = always
         self._timeout = timeout_s
 
@@ -244,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     from loguru import logger
     from prometheus_client import start_http_server
 
+    from iot_pipeline.config import load_settings_or_exit
+    from iot_pipeline.kafka.config import client_config
     from iot_pipeline.observability.logging import configure_logging
 
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -268,7 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     registry.register(collector)
     start_http_server(args.port, addr=args.listen_host, registry=registry)
     logger.info("serving /metrics on {}:{}", args.listen_host, args.port)
-    poller = BrokerPoller(args.bootstrap_servers, re.compile(args.groups), args.timeout)
+    # How to log in comes from the environment like every service's (KAFKA_SECURITY_PROTOCOL,
+    # KAFKA_SASL_*, KAFKA_SSL_CA_LOCATION); the brokers from the command line.
+    settings = load_settings_or_exit("kafka-lag-exporter")
+    client = client_config(settings, {"bootstrap.servers": args.bootstrap_servers})
+    poller = BrokerPoller(client, re.compile(args.groups), args.timeout)
     failing = False
     while True:
         started = time.monotonic()

@@ -33,9 +33,26 @@ class SchemaSource(Protocol):
     def get_schema(self, schema_id: int) -> Any: ...
 
 
+def without_logical_types(schema: Any) -> Any:
+    """The schema with every ``logicalType`` annotation dropped (pure). The bytes decode the same;
+    values come out as their Avro type (``timestamp-millis`` as int milliseconds, not a
+    datetime): the TimescaleDB sink encodes those straight to PostgreSQL's binary COPY, and
+    fastavro's datetime conversion costs about a third of decoding a reading."""
+    if isinstance(schema, dict):
+        if "logicalType" in schema:
+            return without_logical_types(schema["type"])
+        return {key: without_logical_types(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [without_logical_types(item) for item in schema]
+    return schema
+
+
 class FramedAvroDecoder:
-    def __init__(self, registry: SchemaSource) -> None:
+    """``logical_types=False``: values as their Avro type (see :func:`without_logical_types`)."""
+
+    def __init__(self, registry: SchemaSource, *, logical_types: bool = True) -> None:
         self._registry = registry
+        self._logical_types = logical_types
         self._parsed: dict[int, Any] = {}
 
     def __call__(self, message: Message) -> dict[str, Any] | None:
@@ -50,7 +67,10 @@ class FramedAvroDecoder:
             schema = self._registry.get_schema(schema_id)
             if schema.schema_type not in (None, "AVRO"):
                 raise SerializationError(f"schema id {schema_id} is {schema.schema_type}, not Avro")
-            parsed = fastavro.parse_schema(json.loads(schema.schema_str))
+            loaded = json.loads(schema.schema_str)
+            if not self._logical_types:
+                loaded = without_logical_types(loaded)
+            parsed = fastavro.parse_schema(loaded)
             self._parsed[schema_id] = parsed
         return parsed
 

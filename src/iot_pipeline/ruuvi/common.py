@@ -140,6 +140,11 @@ def check_payload(payload: bytes, data_format: int, length: int, name: str) -> N
         )
 
 
+def decode_mac(raw: bytes) -> str | None:
+    """The MAC bytes a payload carries as text; None for the not-available value (all ones)."""
+    return None if raw == b"\xff" * len(raw) else format_mac(raw)
+
+
 def encode_mac(mac: str | None, octets: int) -> bytes:
     """A MAC (``octets`` bytes, as text) for an encoder; None gives the not-available value
     (all ones), which given explicitly is refused: pass None instead."""

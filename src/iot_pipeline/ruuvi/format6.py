@@ -35,15 +35,15 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from iot_pipeline.ruuvi.common import (
     ErrorKind,
     RuuviCodecError,
     check_payload,
     checked_int,
+    decode_mac,
     encode_mac,
-    format_mac,
     integer,
     number,
     optional,
@@ -59,7 +59,6 @@ _I16_NA: Final = -32768
 _U16_NA: Final = 0xFFFF
 _INDEX_NA: Final = 0x1FF
 _LUX_CODE_NA: Final = 0xFF
-_MAC_NA: Final = b"\xff" * 3
 _RESERVED: Final = 0xFF
 
 LUX_MAX: Final = 65535.0
@@ -109,23 +108,48 @@ def decode_index(high: int, flags: int, bit: int) -> int | None:
     return None if raw == _INDEX_NA else raw
 
 
+def decode_pm(raw: int) -> float | None:
+    """A PM raw value (0.1 ug/m3 steps) in ug/m3; None for "not available"."""
+    return None if raw == _U16_NA else raw / 10
+
+
+class AirCommon(TypedDict):
+    """The fields Formats 6 and E1 encode alike."""
+
+    temperature: float | None
+    humidity: float | None
+    pressure: int | None
+    co2: int | None
+    voc_index: int | None
+    nox_index: int | None
+    calibration_in_progress: bool
+
+
+def decode_common(t: int, h: int, p: int, co2: int, voc: int, nox: int, flags: int) -> AirCommon:
+    """The raw values Formats 6 and E1 share, decoded (None for each not-available value):
+    ``encode_common``'s inverse, with the VOC/NOx indexes and the calibration flag."""
+    return {
+        "temperature": None if t == _I16_NA else t * 5 / 1000,
+        "humidity": None if h == _U16_NA else h * 25 / 10000,
+        "pressure": None if p == _U16_NA else p + 50000,
+        "co2": None if co2 == _U16_NA else co2,
+        "voc_index": decode_index(voc, flags, 6),
+        "nox_index": decode_index(nox, flags, 7),
+        "calibration_in_progress": bool(flags & 1),
+    }
+
+
 def decode(payload: bytes) -> Format6Reading:
     """Decode the 20-byte Format 6 manufacturer payload (first byte 0x06)."""
     check_payload(payload, DATA_FORMAT, PAYLOAD_LENGTH, "Format 6")
     _, t, h, p, pm25, co2, voc, nox, lux, _reserved, seq, flags, mac = _LAYOUT.unpack(payload)
     return Format6Reading(
         data_format=DATA_FORMAT,
-        temperature=None if t == _I16_NA else t * 5 / 1000,
-        humidity=None if h == _U16_NA else h * 25 / 10000,
-        pressure=None if p == _U16_NA else p + 50000,
-        pm2_5=None if pm25 == _U16_NA else pm25 / 10,
-        co2=None if co2 == _U16_NA else co2,
-        voc_index=decode_index(voc, flags, 6),
-        nox_index=decode_index(nox, flags, 7),
+        **decode_common(t, h, p, co2, voc, nox, flags),
+        pm2_5=decode_pm(pm25),
         luminosity=None if lux == _LUX_CODE_NA else LUX_TABLE[lux],
         measurement_sequence=seq,
-        calibration_in_progress=bool(flags & 1),
-        mac=None if mac == _MAC_NA else format_mac(mac),
+        mac=decode_mac(mac),
     )
 
 

@@ -38,14 +38,15 @@ from iot_pipeline.ruuvi.common import (
     RuuviCodecError,
     check_payload,
     checked_int,
+    decode_mac,
     encode_mac,
-    format_mac,
     optional,
     parse_hex,
     scaled,
 )
 from iot_pipeline.ruuvi.format6 import (
-    decode_index,
+    decode_common,
+    decode_pm,
     encode_common,
     encode_flags,
     encode_index,
@@ -55,10 +56,7 @@ from iot_pipeline.ruuvi.format6 import (
 DATA_FORMAT: Final = 0xE1
 PAYLOAD_LENGTH: Final = 40
 
-_I16_NA: Final = -32768
-_U16_NA: Final = 0xFFFF
 _U24_NA: Final = 0xFFFFFF
-_MAC_NA: Final = b"\xff" * 6
 
 MEASUREMENT_SEQUENCE_RANGE: Final = (0, 16_777_214)
 LUMINOSITY_RANGE: Final = (0.0, 167_772.14)
@@ -113,20 +111,14 @@ def decode(payload: bytes) -> FormatE1Reading:
     lux_raw = _u24(lux)
     return FormatE1Reading(
         data_format=DATA_FORMAT,
-        temperature=None if t == _I16_NA else t * 5 / 1000,
-        humidity=None if h == _U16_NA else h * 25 / 10000,
-        pressure=None if p == _U16_NA else p + 50000,
-        pm1_0=None if pm1 == _U16_NA else pm1 / 10,
-        pm2_5=None if pm25 == _U16_NA else pm25 / 10,
-        pm4_0=None if pm4 == _U16_NA else pm4 / 10,
-        pm10_0=None if pm10 == _U16_NA else pm10 / 10,
-        co2=None if co2 == _U16_NA else co2,
-        voc_index=decode_index(voc, flags, 6),
-        nox_index=decode_index(nox, flags, 7),
+        **decode_common(t, h, p, co2, voc, nox, flags),
+        pm1_0=decode_pm(pm1),
+        pm2_5=decode_pm(pm25),
+        pm4_0=decode_pm(pm4),
+        pm10_0=decode_pm(pm10),
         luminosity=None if lux_raw is None else lux_raw / 100,
         measurement_sequence=_u24(seq),
-        calibration_in_progress=bool(flags & 1),
-        mac=None if mac == _MAC_NA else format_mac(mac),
+        mac=decode_mac(mac),
     )
 
 

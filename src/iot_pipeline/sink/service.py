@@ -22,11 +22,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from loguru import logger
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, start_http_server
 from sqlalchemy import Engine
 
 from iot_pipeline.config import Settings, load_settings_or_exit
@@ -38,7 +39,16 @@ from iot_pipeline.retry import Backoff
 from iot_pipeline.runtime import tune_for_throughput
 from iot_pipeline.schemas.registry import registry_client_config
 from iot_pipeline.sink.metrics import SinkMetrics
-from iot_pipeline.sink.step import DatabaseStore, RowStore, StoreRows
+from iot_pipeline.sink.step import (
+    BINARY_ROWS,
+    TUPLE_ROWS,
+    BinaryDatabaseStore,
+    DatabaseStore,
+    RowFormat,
+    RowStore,
+    StoreRows,
+)
+from iot_pipeline.sink.workers import Supervisor, WorkerMetrics, WorkerSlot
 from iot_pipeline.storage.engine import create_db_engine
 from iot_pipeline.storage.maintenance import run_maintenance, storage_path
 from iot_pipeline.storage.migrate import (
@@ -47,7 +57,6 @@ from iot_pipeline.storage.migrate import (
     apply_migrations,
     resolve_migrations_dir,
 )
-from iot_pipeline.storage.rows import Row
 from iot_pipeline.storage.writer import WriteMethod, is_data_error
 from iot_pipeline.stream import (
     BatchPolicy,
@@ -75,13 +84,14 @@ def batch_policy(batch_size: int, commit_interval: float, when_caught_up: bool) 
 
 class SinkService:
     """The sink's consumer: :class:`StoreRows` on a :class:`ConsumerLoop` (latency-aware
-    batches, dead letters to ``dlq_topic``, back-pressure while the database is unreachable)."""
+    batches, dead letters to ``dlq_topic``, back-pressure while the database is unreachable).
+    ``row_format`` says what ``store`` receives (row tuples unless told)."""
 
     def __init__(
         self,
         consumer: Consumer,
         decode: Decoder,
-        store: RowStore,
+        store: RowStore[Any],
         dlq_producer: Producer,
         *,
         topic: str,
@@ -90,15 +100,16 @@ class SinkService:
         commit_interval: float,
         metrics: SinkMetrics,
         write_when_caught_up: bool = True,
+        row_format: RowFormat[Any] = TUPLE_ROWS,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._stop = threading.Event()
-        self._loop: ConsumerLoop[Row] = ConsumerLoop(
+        self._loop: ConsumerLoop[Any] = ConsumerLoop(
             consumer,
             decode,
-            StoreRows(store, metrics, clock=clock, wall_clock=wall_clock),
+            StoreRows(store, metrics, row_format=row_format, clock=clock, wall_clock=wall_clock),
             topics=[topic],
             policy=batch_policy(batch_size, commit_interval, write_when_caught_up),
             dead_letters=DeadLetterQueue(dlq_producer, dlq_topic, SERVICE_NAME),
@@ -173,10 +184,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings_or_exit(SERVICE_NAME)
     configure_logging(settings.log_level, settings.log_format, SERVICE_NAME)
     stop = stop_on_signals()
+    if settings.sink_workers == 1:
+        return run_sink(settings, stop)
+    return supervise_workers(settings, stop)
 
+
+def supervise_workers(settings: Settings, stop: threading.Event) -> int:
+    """SINK_WORKERS processes (:mod:`iot_pipeline.sink.workers`); the schema is migrated first,
+    here, so the workers find it ready."""
+    engine = create_db_engine(settings)
+    try:
+        backoff = Backoff(maximum=settings.data_sink_retry_max_backoff)
+        if migrate_when_reachable(engine, settings, stop, backoff) is None:
+            return 0
+    finally:
+        engine.dispose()
+    registry = CollectorRegistry()
+    collector = WorkerMetrics()
+    registry.register(collector)
+    serve_metrics(registry, settings.sink_metrics_port)
+    grace = FINAL_FLUSH_PATIENCE + 15.0
+    supervisor = Supervisor(
+        settings.sink_workers, worker_main, name=SERVICE_NAME, metrics=collector, grace=grace
+    )
+    return supervisor.run(stop)
+
+
+def worker_main(slot: WorkerSlot) -> int:
+    """One worker process of :func:`supervise_workers`."""
+    settings = load_settings_or_exit(SERVICE_NAME)
+    configure_logging(settings.log_level, settings.log_format, f"{SERVICE_NAME}-{slot.index}")
+    return run_sink(settings, stop_on_signals(), slot)
+
+
+def run_sink(settings: Settings, stop: threading.Event, slot: WorkerSlot | None = None) -> int:
+    """The sink in this process: the whole service, or one worker of several (``slot``)."""
     registry = CollectorRegistry()
     metrics = SinkMetrics(registry)
-    serve_metrics(registry, settings.sink_metrics_port)
+    if slot is None:
+        serve_metrics(registry, settings.sink_metrics_port)
+    else:
+        server, _ = start_http_server(0, addr="127.0.0.1", registry=registry)
+        slot.report_port(server.server_port)
     engine = create_db_engine(settings)
     backoff = Backoff(maximum=settings.data_sink_retry_max_backoff)
     edition = migrate_when_reachable(engine, settings, stop, backoff)
@@ -185,29 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = storage_path(edition)
     metrics.edition.info(path)
     logger.info("TimescaleDB storage path: {}", path)
-
-    consumer = Consumer(
-        {
-            **consumer_config(settings, settings.sink_consumer_group_id, SERVICE_NAME),
-            "session.timeout.ms": round(settings.sink_session_timeout * 1000),
-        }
-    )
-    dlq = Producer(producer_config(settings, f"{SERVICE_NAME}-dlq"))
-    decoder = FramedAvroDecoder(SchemaRegistryClient(registry_client_config(settings)))
-    MaintenanceThread(engine, edition, settings, metrics, stop).start()
-    service = SinkService(
-        consumer,
-        decoder,
-        DatabaseStore(engine, WriteMethod(settings.data_sink_write_method)),
-        dlq,
-        topic=settings.kafka_topic_name,
-        dlq_topic=settings.kafka_dlq_topic_name,
-        batch_size=settings.data_sink_batch_size,
-        commit_interval=settings.data_sink_commit_interval,
-        metrics=metrics,
-        write_when_caught_up=settings.data_sink_write_when_caught_up,
-        backoff=backoff,
-    )
+    if slot is None or slot.index == 0:
+        MaintenanceThread(engine, edition, settings, metrics, stop).start()
+    client_id = SERVICE_NAME if slot is None else f"{SERVICE_NAME}-{slot.index}"
+    service = _service(settings, engine, metrics, backoff, client_id)
     tune_for_throughput()
     try:
         service.run(stop)
@@ -215,6 +245,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.dispose()
     logger.info("sink stopped")
     return 0
+
+
+def _service(
+    settings: Settings, engine: Engine, metrics: SinkMetrics, backoff: Backoff, client_id: str
+) -> SinkService:
+    consumer = Consumer(
+        {
+            **consumer_config(settings, settings.sink_consumer_group_id, client_id),
+            "session.timeout.ms": round(settings.sink_session_timeout * 1000),
+        }
+    )
+    dlq = Producer(producer_config(settings, f"{client_id}-dlq"))
+    method = WriteMethod(settings.data_sink_write_method)
+    binary = settings.data_sink_copy_format == "binary" and method is not WriteMethod.VALUES
+    decoder = FramedAvroDecoder(
+        SchemaRegistryClient(registry_client_config(settings)), logical_types=not binary
+    )
+    store = BinaryDatabaseStore(engine, method) if binary else DatabaseStore(engine, method)
+    return SinkService(
+        consumer,
+        decoder,
+        store,
+        dlq,
+        topic=settings.kafka_topic_name,
+        dlq_topic=settings.kafka_dlq_topic_name,
+        batch_size=settings.data_sink_batch_size,
+        commit_interval=settings.data_sink_commit_interval,
+        metrics=metrics,
+        write_when_caught_up=settings.data_sink_write_when_caught_up,
+        row_format=BINARY_ROWS if binary else TUPLE_ROWS,
+        backoff=backoff,
+    )
 
 
 if __name__ == "__main__":

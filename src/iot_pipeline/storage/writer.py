@@ -10,11 +10,16 @@ Loss-free, idempotent methods, measured against each other by ``make bench``
 - ``copy`` (default): COPY straight into the table under a savepoint; only a batch that contains
   an already stored row (a replay, a crash recovery) pays for ``copy_staging`` after the failed
   attempt. New data - the normal case - goes at raw COPY speed.
+
+:func:`write_batch` takes row tuples and sends COPY text; :func:`write_encoded_batch` takes rows
+already in PostgreSQL's binary COPY format (:mod:`iot_pipeline.storage.pgbinary`), the sink's
+default, and does the same optimistic COPY with the same fallback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from enum import StrEnum
 from typing import Any, cast
@@ -24,11 +29,13 @@ from psycopg2.extensions import cursor as PgCursor
 from psycopg2.extras import Json, execute_values
 from sqlalchemy import Engine
 
+from iot_pipeline.storage.pgbinary import copy_data
 from iot_pipeline.storage.rows import Row, copy_line
 from iot_pipeline.storage.schema import CONFLICT_KEY, WRITE_COLUMNS
 
 STAGING_TABLE = "sensor_readings_staging"
 COPY_CHUNK = 16384  # characters a COPY chunk: about 80 rows
+BINARY_CHUNK = 262144  # bytes a binary COPY chunk (already encoded: fewer, larger sends)
 _COLUMNS_SQL = ", ".join(f'"{c}"' for c in WRITE_COLUMNS)
 _CONFLICT_SQL = ", ".join(f'"{c}"' for c in CONFLICT_KEY)
 
@@ -75,6 +82,17 @@ def _copy(cur: PgCursor, table: str, rows: Sequence[Row]) -> None:
     cur.copy_expert(f"COPY {table} ({_COLUMNS_SQL}) FROM STDIN", CopyStream(rows), COPY_CHUNK)
 
 
+def _copy_binary(cur: PgCursor, table: str, tuples: Sequence[bytes]) -> None:
+    cur.copy_expert(
+        f"COPY {table} ({_COLUMNS_SQL}) FROM STDIN WITH (FORMAT binary)",
+        io.BytesIO(copy_data(tuples)),
+        BINARY_CHUNK,
+    )
+
+
+Copier = Callable[[PgCursor, str], None]  # COPY a batch into the named table
+
+
 def _ensure_staging(cur: PgCursor) -> None:
     cur.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} ON COMMIT DELETE ROWS AS "
@@ -82,9 +100,9 @@ def _ensure_staging(cur: PgCursor) -> None:
     )
 
 
-def _write_copy(cur: PgCursor, rows: Sequence[Row], table: str) -> int:
+def _write_copy(cur: PgCursor, copy: Copier, table: str) -> int:
     _ensure_staging(cur)
-    _copy(cur, STAGING_TABLE, rows)
+    copy(cur, STAGING_TABLE)
     cur.execute(
         f"INSERT INTO {table} ({_COLUMNS_SQL}) SELECT {_COLUMNS_SQL} FROM {STAGING_TABLE} "
         f"ON CONFLICT ({_CONFLICT_SQL}) DO NOTHING"
@@ -110,25 +128,50 @@ def _write_values(cur: PgCursor, rows: Sequence[Row], table: str) -> int:
     return cur.rowcount
 
 
-def _write_copy_optimistic(cur: PgCursor, rows: Sequence[Row], table: str) -> int:
+def _write_copy_optimistic(cur: PgCursor, copy: Copier, count: int, table: str) -> int:
     """COPY straight into the table, as fast as a raw COPY; if any row is already stored (a
     replay) the COPY fails as a whole on the unique key and the batch goes the staging way."""
     cur.execute("SAVEPOINT direct_copy")
     try:
-        _copy(cur, table, rows)
+        copy(cur, table)
     except pg_errors.UniqueViolation:
         cur.execute("ROLLBACK TO SAVEPOINT direct_copy")
-        return _write_copy(cur, rows, table)
+        return _write_copy(cur, copy, table)
     cur.execute("RELEASE SAVEPOINT direct_copy")
-    return len(rows)
+    return count
+
+
+def _by_method(
+    cur: PgCursor,
+    method: WriteMethod,
+    table: str,
+    count: int,
+    copy: Copier,
+    values: Callable[[], int] | None,
+) -> int:
+    if method is WriteMethod.COPY:
+        return _write_copy_optimistic(cur, copy, count, table)
+    if method is WriteMethod.COPY_STAGING:
+        return _write_copy(cur, copy, table)
+    if values is None:
+        raise ValueError(f"{method} takes row tuples, not binary COPY tuples")
+    return values()
 
 
 def _write(cur: PgCursor, rows: Sequence[Row], method: WriteMethod, table: str) -> int:
-    if method is WriteMethod.COPY:
-        return _write_copy_optimistic(cur, rows, table)
-    if method is WriteMethod.COPY_STAGING:
-        return _write_copy(cur, rows, table)
-    return _write_values(cur, rows, table)
+    return _by_method(
+        cur,
+        method,
+        table,
+        len(rows),
+        lambda cursor, into: _copy(cursor, into, rows),
+        lambda: _write_values(cur, rows, table),
+    )
+
+
+def _write_binary(cur: PgCursor, tuples: Sequence[bytes], method: WriteMethod, table: str) -> int:
+    copy: Copier = lambda cursor, into: _copy_binary(cursor, into, tuples)  # noqa: E731
+    return _by_method(cur, method, table, len(tuples), copy, None)
 
 
 def write_batch(
@@ -143,10 +186,27 @@ def write_batch(
     """
     if not rows:
         return 0
+    return _in_transaction(engine, lambda cur: _write(cur, rows, method, table))
+
+
+def write_encoded_batch(
+    engine: Engine,
+    tuples: Sequence[bytes],
+    method: WriteMethod = WriteMethod.COPY,
+    table: str = "sensor_readings",
+) -> int:
+    """:func:`write_batch` for rows already encoded as binary COPY tuples (``copy`` or
+    ``copy_staging``)."""
+    if not tuples:
+        return 0
+    return _in_transaction(engine, lambda cur: _write_binary(cur, tuples, method, table))
+
+
+def _in_transaction(engine: Engine, work: Callable[[PgCursor], int]) -> int:
     conn = engine.raw_connection()
     try:
         with closing(cast(PgCursor, conn.cursor())) as cur:
-            inserted = _write(cur, rows, method, table)
+            inserted = work(cur)
         conn.commit()
         return inserted
     except BaseException:

@@ -12,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,11 +28,14 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from devstack.kafka_auth import ADAPTER
 from devstack.mosquitto import MOSQUITTO_CONF, mosquitto_native_conf
 from devstack.pipeline import metric_samples
 from iot_pipeline.config import Settings
+from iot_pipeline.kafka.config import client_config
 from iot_pipeline.ruuvi import RuuviReading, encode_hex
-from tests.conftest import stack_mqtt_credentials
+from tests.conftest import stack_kafka_login, stack_mqtt_credentials
+from tests.e2e.processes import ServiceProcess
 
 REPO = Path(__file__).resolve().parents[3]
 VECTORS = REPO / "tests" / "vectors"
@@ -102,19 +104,15 @@ class AdapterEnv:
         return env
 
 
-class AdapterProcess:
+class AdapterProcess(ServiceProcess):
     """run_ruuvitag_adapter.py as a real process, logging to a file."""
 
     def __init__(self, env: AdapterEnv, log: Path, **overrides: str) -> None:
         self.adapter_env = env
-        self.log = log
-        self._file = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "run_ruuvitag_adapter.py")],
-            cwd=REPO,
-            env=env.env(**overrides),
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
+        super().__init__(
+            "run_ruuvitag_adapter.py",
+            {**env.env(), **stack_kafka_login(ADAPTER), **overrides},
+            log,
         )
 
     def metrics(self) -> dict[str, float]:
@@ -136,20 +134,6 @@ class AdapterProcess:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
-
-    def stop(self, timeout: float = 60) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self._file.close()
-        return code
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(30)
-        self._file.close()
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 def wait_for(
@@ -230,12 +214,14 @@ def read_records(
     ``done(records)`` holds) and then ``settle`` seconds more to catch any extra one."""
     deserializer = AvroDeserializer(SchemaRegistryClient({"url": settings.schema_registry_url}))
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"e2e-adapter-reader-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            settings,
+            {
+                "group.id": f"e2e-adapter-reader-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            },
+        )
     )
     consumer.subscribe([topic])
     context = SerializationContext(topic, MessageField.VALUE)
@@ -265,12 +251,14 @@ def read_dead_letters(
     settings: Settings, topic: str, expected: int, timeout: float = 120, settle: float = 3.0
 ) -> list[tuple[bytes, dict[str, bytes]]]:
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"e2e-adapter-dlq-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            settings,
+            {
+                "group.id": f"e2e-adapter-dlq-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            },
+        )
     )
     consumer.subscribe([topic])
     found: list[tuple[bytes, dict[str, bytes]]] = []

@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -27,6 +24,7 @@ import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from devstack.kafka_auth import ALERTS
 from iot_pipeline.alerts.codec import event_from_record
 from iot_pipeline.alerts.model import AlertEvent, EventType
 from iot_pipeline.config import load_settings
@@ -34,10 +32,11 @@ from iot_pipeline.kafka.consumer import FramedAvroDecoder
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas import load_schema
 from iot_pipeline.simulator.models import DeviceSpec, initial_state, next_reading
+from tests.conftest import stack_kafka_login
+from tests.e2e.processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[3]
 SILENCE_S = 3.0
 TAG_MAC = "CB:B8:33:4C:88:4F"
 TAG_ID = TAG_MAC.lower()
@@ -50,34 +49,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class ConsumerProcess:
+class ConsumerProcess(ServiceProcess):
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._file = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "run_consumer.py")],
-            cwd=REPO,
-            env=env,
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
-        )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        super().__init__("run_consumer.py", {**env, **stack_kafka_login(ALERTS)}, log)
 
     def wait_assigned(self, timeout: float = 60) -> None:
         wait_for(lambda: "assigned [(" in self.text(), timeout, "partition assignment", self)
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(60)
-        self._file.close()
-        return code
-
-    def kill(self) -> None:
-        self.proc.kill()  # SIGKILL: no chance to flush or commit anything
-        self.proc.wait(30)
-        self._file.close()
 
 
 def wait_for(
@@ -161,8 +138,8 @@ class Device:
 def alert_env(
     kafka_bootstrap_servers, schema_registry_url, kafka_topic_factory, consumer_group_factory
 ) -> Iterator[dict[str, str]]:
-    readings_topic = kafka_topic_factory("alerts-in")
-    alerts_topic = kafka_topic_factory("alerts-out", config={"cleanup.policy": "compact"})
+    readings_topic = kafka_topic_factory("e2e-alerts-in")
+    alerts_topic = kafka_topic_factory("e2e-alerts-out", config={"cleanup.policy": "compact"})
     env = dict(os.environ)
     env.update(
         {
@@ -170,8 +147,8 @@ def alert_env(
             "SCHEMA_REGISTRY_URL": schema_registry_url,
             "KAFKA_TOPIC_NAME": readings_topic,
             "KAFKA_ALERTS_TOPIC_NAME": alerts_topic,
-            "KAFKA_CONSUMER_GROUP_ID": consumer_group_factory("alerts-e2e"),
-            "TEST_READER_GROUP": consumer_group_factory("alerts-e2e-reader"),
+            "KAFKA_CONSUMER_GROUP_ID": consumer_group_factory("e2e-alerts"),
+            "TEST_READER_GROUP": consumer_group_factory("e2e-alerts-reader"),
             "ALERTS_METRICS_PORT": str(free_port()),
             "ALERTS_SILENCE_TIMEOUT": str(SILENCE_S),
             "ALERTS_TICK_INTERVAL": "0.25",

@@ -19,22 +19,18 @@ an all-"not available" Format 6 or E1 vector is a reading without records; Forma
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
-from tests.conftest import stack_mqtt_credentials
-from tests.e2e.adapter.harness import VECTORS, AdapterProcess, wait_for
-from tests.e2e.firmware.test_emulator_to_timescaledb import (  # noqa: F401 (the fixture)
-    GATEWAY_MAC,
+from tests.e2e.adapter.harness import VECTORS, wait_for
+from tests.e2e.firmware.harness import (
     RSSI,
     Pipeline,
-    Recorder,
-    offsets,
-    pipeline,
+    run_emulator,
+    stored_rows,
+    wait_sink_committed,
 )
 
 pytestmark = pytest.mark.e2e
@@ -115,28 +111,24 @@ def expected_rows(name: str, tag: str, stamp: datetime) -> dict[tuple[str, datet
     return rows
 
 
+STORED_COLUMNS = (
+    'device_id, "timestamp", device_type, value, unit, is_anomaly, tag_mac, measurement_sequence, '
+    "device_metadata->>'data_format' AS data_format, "
+    "device_metadata->>'calibration_in_progress' AS calibration"
+)
+
+
 def stored(run: Pipeline) -> dict[tuple[str, datetime], Any]:
-    table = f'"{run.sink.schema}".sensor_readings'
-    with run.sink.engine.connect() as conn:
-        if conn.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar() is None:
-            return {}
-        result = conn.execute(
-            text(
-                'SELECT device_id, "timestamp", device_type, value, unit, is_anomaly, tag_mac, '
-                "measurement_sequence, device_metadata->>'data_format' AS data_format, "
-                f"device_metadata->>'calibration_in_progress' AS calibration FROM {table}"
-            )
-        )
-        return {
-            (r["device_id"], r["timestamp"]): {
-                k: v for k, v in r.items() if k not in ("device_id", "timestamp")
-            }
-            for r in result.mappings()
+    return {
+        (r["device_id"], r["timestamp"]): {
+            k: v for k, v in r.items() if k not in ("device_id", "timestamp")
         }
+        for r in stored_rows(run.sink, STORED_COLUMNS)
+    }
 
 
 def test_emulator_other_format_vectors_are_stored_with_their_expected_values(
-    pipeline: Pipeline,  # noqa: F811
+    pipeline: Pipeline,
     firmware_tools,
     start_adapter,
     start_sink,
@@ -145,46 +137,13 @@ def test_emulator_other_format_vectors_are_stored_with_their_expected_values(
     run = pipeline
     lines = tmp_path / "advertisements.txt"
     lines.write_text("".join(f"{tag} {RSSI} {hex_}\n" for _, tag, hex_ in SENT))
-    sink = start_sink(run.sink.env())
-    adapter: AdapterProcess = start_adapter(run.adapter, **run.adapter_overrides())
-    adapter.wait_connected()
-    recorder = Recorder(run.adapter.mqtt_port, run.adapter.data_topic)
-    try:
-        emulator = subprocess.run(
-            [
-                str(firmware_tools.emulator),
-                "--input",
-                str(lines),
-                "--all-formats",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(run.adapter.mqtt_port),
-                "--topic",
-                run.adapter.data_topic,
-                "--username",
-                stack_mqtt_credentials()[0],
-                "--password",
-                stack_mqtt_credentials()[1],
-                "--gateway-id",
-                run.gateway_id,
-                "--gateway-mac",
-                GATEWAY_MAC,
-                "--rate",
-                "20",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert emulator.returncode == 0, emulator.stderr
-        summary = json.loads(emulator.stderr.strip().splitlines()[-1])
-        assert (summary["published"], summary["acked"]) == (len(SENT), len(SENT) + 2), summary
-        wait_for(lambda: len(recorder.messages) == len(SENT), 15, "the emulator's messages")
-    finally:
-        recorder.close()
+    mode = ["--input", str(lines), "--all-formats"]
+    emulated = run_emulator(
+        run, firmware_tools.emulator, mode, len(SENT), start_adapter, start_sink
+    )
+    adapter = emulated.adapter
 
-    published = recorder.messages
+    published = emulated.published
     assert [(m["mac"], m["raw"]) for m in published] == [(tag, h) for _, tag, h in SENT]
     stamps = [datetime.fromisoformat(m["timestamp"]) for m in published]
     expected: dict[tuple[str, datetime], Any] = {}
@@ -205,16 +164,10 @@ def test_emulator_other_format_vectors_are_stored_with_their_expected_values(
     assert metrics["mqtt_adapter_format6_dropped_total"] == 0
     assert not any(k.startswith("mqtt_adapter_dead_letters_total") for k in metrics)
 
-    def sink_committed_all() -> bool:
-        assert sink.proc.poll() is None, f"the sink exited:\n{sink.text()[-3000:]}"
-        total = len(expected)
-        return offsets(run.sink.settings, run.sink.topic, run.sink.group) == (total, total)
-
-    wait_for(sink_committed_all, 45, "the sink to commit every record")
-    assert offsets(run.sink.settings, run.adapter.dlq_topic, run.sink.group)[0] == 0
+    wait_sink_committed(run, emulated, len(expected))
     rows = stored(run)
     assert rows.keys() == expected.keys()
     for key, want in expected.items():
         assert rows[key] == want, key
     assert adapter.stop() == 0
-    assert sink.stop() == 0
+    assert emulated.sink.stop() == 0

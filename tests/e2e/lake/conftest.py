@@ -9,19 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.lake.harness import ArchiverProcess
+from tests.e2e.processes import started_processes
 from tests.e2e.sink.conftest import sink_env, start_sink  # noqa: F401  (the same fixtures)
 
 
 @pytest.fixture
 def start_archiver(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], ArchiverProcess]]:
-    started: list[ArchiverProcess] = []
-
-    def start(env: dict[str, str]) -> ArchiverProcess:
-        archiver = ArchiverProcess(env, tmp_path / f"archiver-{len(started)}.log")
-        started.append(archiver)
-        return archiver
-
-    yield start
-    for archiver in started:
-        if archiver.proc.poll() is None:
-            archiver.kill()
+    yield from started_processes(ArchiverProcess, tmp_path, "archiver")

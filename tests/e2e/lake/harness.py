@@ -3,19 +3,19 @@ real process, readings with every optional field set, and the table read back.""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from devstack.kafka_auth import LAKE
 from iot_pipeline.config import Settings, load_settings
 from iot_pipeline.lake.catalog import open_catalog, open_table
 from iot_pipeline.lake.writer import LakeWriter
-from tests.e2e.sink.harness import REPO, SinkEnv
+from tests.conftest import stack_kafka_login
+from tests.e2e.processes import ServiceProcess
+from tests.e2e.sink.harness import SinkEnv
 
 
 def lake_env(env: SinkEnv, lake_dir: Path, port: int, **overrides: str) -> dict[str, str]:
@@ -85,29 +85,6 @@ def full_readings(prefix: str, count: int, devices: int = 12) -> list[dict[str, 
     return out
 
 
-class ArchiverProcess:
+class ArchiverProcess(ServiceProcess):
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._file = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "run_lake_archiver.py")],
-            cwd=REPO,
-            env=env,
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
-        )
-
-    def stop(self, timeout: float = 60) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self._file.close()
-        return code
-
-    def kill(self) -> None:
-        """SIGKILL: no flush, no commit, nothing."""
-        self.proc.kill()
-        self.proc.wait(30)
-        self._file.close()
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        super().__init__("run_lake_archiver.py", {**env, **stack_kafka_login(LAKE)}, log)

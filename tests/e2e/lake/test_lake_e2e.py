@@ -19,6 +19,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from sqlalchemy import text
 
 from devstack.pipeline import metric_samples
+from iot_pipeline.kafka.config import client_config
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas.registry import load_schema
 from tests.e2e.lake.harness import (
@@ -93,9 +94,7 @@ def rows_archived(port: int) -> float:
 
 
 def high_watermarks(env: SinkEnv) -> dict[int, int]:
-    consumer = Consumer(
-        {"bootstrap.servers": env.settings.kafka_bootstrap_servers, "group.id": "x"}
-    )
+    consumer = Consumer(client_config(env.settings, {"group.id": "x"}))
     try:
         return {
             p: consumer.get_watermark_offsets(TopicPartition(env.topic, p), timeout=10)[1]

@@ -16,6 +16,7 @@ from iot_pipeline.kafka.topics import TopicSpec, ensure_topics
 from iot_pipeline.storage.engine import create_db_engine
 from iot_pipeline.storage.migrate import apply_migrations, default_migrations_dir
 from tests.conftest import stack_postgres_password
+from tests.e2e.processes import started_processes
 from tests.e2e.sink.harness import SinkEnv, SinkProcess, TcpRelay
 
 
@@ -47,17 +48,7 @@ def sink_env() -> Iterator[SinkEnv]:
 
 @pytest.fixture
 def start_sink(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], SinkProcess]]:
-    started: list[SinkProcess] = []
-
-    def start(env: dict[str, str]) -> SinkProcess:
-        sink = SinkProcess(env, tmp_path / f"sink-{len(started)}.log")
-        started.append(sink)
-        return sink
-
-    yield start
-    for sink in started:
-        if sink.proc.poll() is None:
-            sink.kill()
+    yield from started_processes(SinkProcess, tmp_path, "sink")
 
 
 @pytest.fixture

@@ -6,10 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,12 +19,13 @@ from confluent_kafka import Consumer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from sqlalchemy import Engine, text
 
+from devstack.kafka_auth import SINK
 from iot_pipeline.config import Settings
+from iot_pipeline.kafka.config import client_config
 from iot_pipeline.kafka.producer import AvroProducer
 from iot_pipeline.schemas.registry import load_schema
-from tests.conftest import stack_postgres_password
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.conftest import stack_kafka_login, stack_postgres_password
+from tests.e2e.processes import ServiceProcess
 
 
 @dataclass
@@ -109,32 +107,11 @@ def produce(env: SinkEnv, records: list[dict[str, Any]], raw: list[bytes] = ()) 
     assert producer.flush(60) == 0
 
 
-class SinkProcess:
+class SinkProcess(ServiceProcess):
     def __init__(self, env: dict[str, str], log: Path, profile_to: str | None = None) -> None:
-        self.log = log
-        self._file = log.open("ab")
         profiler = ["-m", "cProfile", "-o", profile_to] if profile_to else []
-        self.proc = subprocess.Popen(
-            [sys.executable, *profiler, str(REPO / "run_timescaledb_sink.py")],
-            cwd=REPO,
-            env=env,
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
-        )
-
-    def stop(self, timeout: float = 60) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self._file.close()
-        return code
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(30)
-        self._file.close()
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        env = {**env, **stack_kafka_login(SINK)}
+        super().__init__("run_timescaledb_sink.py", env, log, profiler)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -148,12 +125,14 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 def dead_letters(env: SinkEnv, expected: int, timeout: float = 30) -> list[Any]:
     consumer = Consumer(
-        {
-            "bootstrap.servers": env.settings.kafka_bootstrap_servers,
-            "group.id": f"{env.group}-dlq-reader",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            env.settings,
+            {
+                "group.id": f"{env.group}-dlq-reader",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            },
+        )
     )
     consumer.subscribe([env.dlq_topic])
     found: list[Any] = []

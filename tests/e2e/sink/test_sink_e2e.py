@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from devstack.pipeline import metric_samples
+from iot_pipeline.kafka.config import client_config
 from tests.e2e.sink.harness import (
     SinkEnv,
     SinkProcess,
@@ -37,9 +38,7 @@ def scrape(port: int) -> dict[str, float]:
 
 
 def group_caught_up(env: SinkEnv, group: str) -> bool:
-    consumer = Consumer(
-        {"bootstrap.servers": env.settings.kafka_bootstrap_servers, "group.id": group}
-    )
+    consumer = Consumer(client_config(env.settings, {"group.id": group}))
     try:
         partitions = [TopicPartition(env.topic, p) for p in range(3)]
         committed = consumer.committed(partitions, timeout=10)

@@ -32,7 +32,9 @@ def test_poll_reports_the_lag_of_a_group_without_members(
         group
     ].result()
 
-    snapshot = BrokerPoller(kafka_bootstrap_servers, re.compile(re.escape(group)), 10).poll()
+    snapshot = BrokerPoller(
+        {"bootstrap.servers": kafka_bootstrap_servers}, re.compile(re.escape(group)), 10
+    ).poll()
 
     assert snapshot.ok
     lag = snapshot.groups[group]
@@ -55,7 +57,9 @@ def test_an_empty_group_outside_the_pattern_is_not_reported(
     kafka_admin.alter_consumer_group_offsets(
         [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])]
     )[group].result()
-    snapshot = BrokerPoller(kafka_bootstrap_servers, re.compile("no-such-group"), 10).poll()
+    snapshot = BrokerPoller(
+        {"bootstrap.servers": kafka_bootstrap_servers}, re.compile("no-such-group"), 10
+    ).poll()
     assert snapshot.ok
     assert group not in snapshot.groups
 

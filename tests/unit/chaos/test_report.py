@@ -6,7 +6,16 @@ import json
 import math
 
 from chaos.faults import Fault
-from chaos.report import FaultResult, alert_state, lost, markdown, repeated, to_json
+from chaos.report import (
+    FaultResult,
+    alert_state,
+    describe_alert,
+    first_true_after,
+    lost,
+    markdown,
+    repeated,
+    to_json,
+)
 from chaos.runner import _first_seen_ms, choose
 
 
@@ -57,7 +66,7 @@ def test_markdown_and_json_tables() -> None:
     md = markdown(rows).splitlines()
     assert len(md) == 4
     assert md[2] == "| SIGKILL sink, restart | 400 | 400 | 0 | 0 | 0 | 1.2 s | n/a |"
-    assert md[3].endswith("| 2 | 0 | 0 | - | PostgresDown: pending |")
+    assert md[3].endswith("| 2 | 0 | 0 | - | PostgresDown: condition not seen, pending |")
     data = json.loads(to_json(rows, {"rate": 40}))
     assert data["rate"] == 40 and data["faults"][1]["recovery_s"] is None
     assert [f["ok"] for f in data["faults"]] == [True, False]
@@ -83,3 +92,26 @@ def test_choose_faults_by_id() -> None:
         assert "c-kill" in str(exc)
     else:
         raise AssertionError("an unknown fault id must be refused")
+
+
+def test_first_true_after_takes_the_earliest_sample_in_the_window() -> None:
+    series = [
+        {"metric": {"instance": "a"}, "values": [[99.0, "0"], [112.0, "0"], [113.0, "0"]]},
+        {"metric": {"instance": "b"}, "values": [[108.5, "0"]]},
+    ]
+    assert first_true_after(series, 100.0) == 8.5
+    assert math.isnan(first_true_after(series, 200.0))
+    assert math.isnan(first_true_after([], 100.0))
+
+
+def test_the_alert_cell_says_when_the_condition_held_and_what_the_alert_reached() -> None:
+    assert describe_alert(result()) == "n/a"
+    pending = result(alert="KafkaBrokerDown", alert_state="pending", detected_s=12.4,
+                     alert_for_s=60.0)  # fmt: skip
+    assert describe_alert(pending) == (
+        "KafkaBrokerDown: condition seen after 12 s, pending; fires after 60 s"
+    )
+    firing = result(alert="PostgresDown", alert_state="firing", detected_s=3.0, alert_for_s=60.0)
+    assert describe_alert(firing) == "PostgresDown: condition seen after 3 s, firing"
+    unseen = result(alert="MosquittoDown", alert_state="not raised")
+    assert describe_alert(unseen) == "MosquittoDown: condition not seen, not raised"

@@ -104,3 +104,33 @@ def test_passwords_are_generated_once_per_state_dir_and_never_the_old_fixed_ones
     assert first.registry_db_password != first.postgres_password
     secrets_file = tmp_path / "secrets" / "stack-secrets.json"
     assert secrets_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_old_secrets_file_gets_the_kafka_passwords_and_rotation_changes_one(tmp_path):
+    import json
+
+    from devstack import secrets as stack_secrets
+    from devstack.kafka_auth import PRINCIPALS
+
+    path = tmp_path / "secrets" / "stack-secrets.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"postgres_password": "test-only-kept"}))  # before Kafka auth
+    cfg = StackConfig.from_env({"IOT_STACK_STATE_DIR": str(tmp_path)}).with_secrets()
+    assert cfg.postgres_password == "test-only-kept"
+    passwords = {p: cfg.kafka_password(p) for p in PRINCIPALS}
+    assert len(set(passwords.values())) == len(PRINCIPALS)
+    stack_secrets.rotate(tmp_path, "kafka_iot-sink_password")
+    after = StackConfig.from_env({"IOT_STACK_STATE_DIR": str(tmp_path)})
+    assert after.kafka_password("iot-sink") != passwords["iot-sink"]
+    assert after.kafka_password("iot-adapter") == passwords["iot-adapter"]
+    assert after.postgres_password == "test-only-kept"
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_secured_kafka_listener_moves_with_the_offset(tmp_path):
+    base = StackConfig.from_env({"IOT_STACK_STATE_DIR": str(tmp_path)})
+    assert base.kafka_secure_bootstrap == "127.0.0.1:29392,127.0.0.1:29393,127.0.0.1:29394"
+    moved = StackConfig.from_env(
+        {"IOT_STACK_STATE_DIR": str(tmp_path), "IOT_STACK_PORT_OFFSET": "100"}
+    )
+    assert moved.kafka_secure_ports == (29492, 29493, 29494)

@@ -60,7 +60,10 @@ def test_python_services_run_the_projects_modules(tmp_path: Path) -> None:
     services = {s.name: s for s in monitoring_services(config)}
     lag = services["lag-exporter"].argv(config)
     assert lag[1:3] == ["-m", "iot_pipeline.exporters.kafka_lag"]
-    assert lag[lag.index("--bootstrap-servers") + 1] == config.kafka_bootstrap
+    assert lag[lag.index("--bootstrap-servers") + 1] == config.kafka_secure_bootstrap
+    login = services["lag-exporter"].env(config)
+    assert login["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert login["KAFKA_SASL_USERNAME"] == "iot-lag-exporter"
     mqtt = services["mosquitto-exporter"].argv(config)
     assert mqtt[1:3] == ["-m", "iot_pipeline.exporters.mosquitto"]
     assert mqtt[mqtt.index("--mqtt-port") + 1] == str(config.mqtt_port)

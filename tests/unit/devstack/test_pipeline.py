@@ -5,6 +5,7 @@ from devstack.pipeline import (
     GATEWAY_EMULATOR,
     SERVICES,
     chosen_services,
+    kafka_login,
     service_env,
 )
 from devstack.summary import STAGES
@@ -46,3 +47,29 @@ def test_the_lake_archiver_keeps_its_lake_in_the_stack_state_dir(monkeypatch):
     cfg = StackConfig.from_env()
     assert service_env(cfg)["LAKE_DIR"] == str(cfg.state_dir / "lake")
     assert "lake-archiver" in {service.name for service in SERVICES}
+
+
+def test_every_kafka_service_logs_in_on_the_secured_listener_as_its_own_principal(tmp_path):
+    import dataclasses
+
+    from devstack.secrets import complete
+
+    cfg = StackConfig.from_env({"IOT_STACK_STATE_DIR": str(tmp_path)})
+    cfg = dataclasses.replace(cfg, secrets=complete({}))
+    logins = {s.name: kafka_login(cfg, s) for s in SERVICES}
+    kafka_users = {name: env for name, env in logins.items() if env}
+    assert set(kafka_users) == {
+        "simulator",
+        "ruuvitag-adapter",
+        "alert-consumer",
+        "timescaledb-sink",
+        "lake-archiver",
+    }
+    assert logins["ruuvi-simulator"] == {}  # MQTT only
+    principals = [env["KAFKA_SASL_USERNAME"] for env in kafka_users.values()]
+    assert len(set(principals)) == len(principals)
+    for name, env in kafka_users.items():
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:29392,127.0.0.1:29393,127.0.0.1:29394"
+        assert env["KAFKA_SASL_PASSWORD"] == cfg.kafka_password(env["KAFKA_SASL_USERNAME"])
+        assert env["KAFKA_SSL_CA_LOCATION"] == str(tmp_path / "secrets" / "tls" / "ca.pem")

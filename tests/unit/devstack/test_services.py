@@ -34,19 +34,27 @@ def test_each_broker_is_a_combined_kraft_node_on_loopback(tmp_path):
     config = cfg(tmp_path)
     nodes = zip((1, 2, 3), config.kafka_ports, config.kafka_controller_ports, strict=True)
     for node_id, port, cport in nodes:
-        p = props(kafka_server_properties(config, node_id, tmp_path / f"d{node_id}"))
+        keystore = tmp_path / "ks.pem"
+        p = props(kafka_server_properties(config, node_id, tmp_path / f"d{node_id}", keystore))
         assert p["process.roles"] == "broker,controller"
         assert p["node.id"] == str(node_id)
         assert p["controller.quorum.voters"] == (
             "1@127.0.0.1:29192,2@127.0.0.1:29193,3@127.0.0.1:29194"
         )
-        assert p["listeners"] == f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}"
-        assert p["advertised.listeners"] == f"PLAINTEXT://127.0.0.1:{port}"
+        sport = config.kafka_secure_ports[node_id - 1]
+        assert p["listeners"] == (
+            f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport},"
+            f"SASL_SSL://127.0.0.1:{sport}"
+        )
+        assert p["advertised.listeners"] == (
+            f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sport}"
+        )
+        assert p["ssl.keystore.location"] == str(keystore)
         assert p["log.dirs"] == str(tmp_path / f"d{node_id}")
 
 
 def test_brokers_default_to_durable_production_like_settings(tmp_path):
-    p = props(kafka_server_properties(cfg(tmp_path), 1, tmp_path))
+    p = props(kafka_server_properties(cfg(tmp_path), 1, tmp_path, tmp_path / "ks.pem"))
     assert p["default.replication.factor"] == "3"
     assert p["min.insync.replicas"] == "2"
     assert p["offsets.topic.replication.factor"] == "3"
@@ -55,6 +63,21 @@ def test_brokers_default_to_durable_production_like_settings(tmp_path):
     assert p["auto.create.topics.enable"] == "false"
     assert p["unclean.leader.election.enable"] == "false"
     assert p["group.initial.rebalance.delay.ms"] == "0"
+
+
+def test_brokers_authorize_every_request_and_log_in_with_scram(tmp_path):
+    config = StackConfig.from_env(
+        {"IOT_STACK_STATE_DIR": str(tmp_path), "IOT_STACK_PORT_OFFSET": "20000"}
+    )
+    p = props(kafka_server_properties(config, 2, tmp_path, tmp_path / "ks.pem"))
+    assert p["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert p["allow.everyone.if.no.acl.found"] == "false"
+    assert p["super.users"] == "User:ANONYMOUS"
+    assert p["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert p["ssl.keystore.type"] == "PEM"
+    assert "SASL_SSL://127.0.0.1:49393" in p["listeners"]
+    assert "PLAINTEXT://127.0.0.1:49093" in p["listeners"]
+    assert config.kafka_secure_bootstrap == "127.0.0.1:49392,127.0.0.1:49393,127.0.0.1:49394"
 
 
 def test_mosquitto_conf_binds_listeners_to_loopback_and_moves_paths(tmp_path):
@@ -263,3 +286,37 @@ def test_database_and_role_sql_is_idempotent_and_quotes_the_password():
 def test_database_and_role_sql_rejects_names_that_are_not_plain_identifiers(database, user):
     with pytest.raises(SetupError, match="plain lower-case identifiers"):
         database_and_role_sql(database, user, "pw")
+
+
+def test_the_brokers_keystore_is_made_from_the_stack_ca_with_a_pkcs8_key(tmp_path):
+    from devstack.tls import ensure_kafka_keystore, tls_dir
+
+    keystore = ensure_kafka_keystore(tmp_path)
+    text = keystore.read_text()
+    # Kafka's PEM keystore: an unencrypted PKCS#8 key, then the chain.
+    assert text.startswith("-----BEGIN " + "PRIVATE KEY-----")  # (split: no key in the source)
+    assert text.count("-----BEGIN CERTIFICATE-----") == 2
+    assert keystore.stat().st_mode & 0o777 == 0o600
+    ca = tls_dir(tmp_path) / "ca.pem"
+    cert = tls_dir(tmp_path) / "kafka.pem"
+    verify = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(ca), str(cert)], capture_output=True, text=True
+    )
+    assert verify.returncode == 0, verify.stderr
+    san = subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-noout", "-ext", "subjectAltName"],
+        capture_output=True,
+        text=True,
+    )
+    assert "IP Address:127.0.0.1" in san.stdout and "DNS:localhost" in san.stdout
+    assert ensure_kafka_keystore(tmp_path).read_text() == text  # made once
+
+
+def test_a_state_dir_from_before_kafka_tls_keeps_its_ca_and_gets_the_keystore(tmp_path):
+    from devstack.tls import ensure_ca, ensure_kafka_keystore, tls_dir
+
+    ensure_ca(tmp_path)  # what an older `make up` made: CA and Mosquitto's certificate only
+    ca_before = (tls_dir(tmp_path) / "ca.pem").read_text()
+    keystore = ensure_kafka_keystore(tmp_path)
+    assert (tls_dir(tmp_path) / "ca.pem").read_text() == ca_before
+    assert keystore.read_text().endswith(ca_before)

@@ -13,6 +13,7 @@ validated and compared with the raw data's decoding to the precision the gateway
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -98,15 +99,52 @@ def topic_macs(topic: str) -> tuple[str | None, str | None]:
     return topic_gw, topic_tag
 
 
-def envelope(
-    msg: GatewayEnvelope, topic_gw: str | None, received_at: datetime, limits: ValidationLimits
-) -> tuple[str | None, int | None, datetime, TimestampSource]:
-    """The gateway MAC, RSSI and timestamp of a message, checked."""
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """What an official gateway message says beside the measurement, checked: the tag the topic
+    names, the gateway MAC, RSSI and timestamp. Both MQTT modes build their reading from it."""
+
+    topic_tag: str | None
+    gateway_mac: str | None
+    rssi: int | None
+    timestamp: datetime
+    timestamp_source: TimestampSource
+
+    def reading(
+        self,
+        source: SourceFormat,
+        values: AnyReading,
+        unknown: str,
+        raw: str | None = None,
+        payload: bytes | None = None,
+    ) -> TagReading:
+        """The reading of ``values``, for the tag the topic names or else the full MAC the
+        values carry (``unknown`` says why neither is there when the message is rejected)."""
+        return TagReading(
+            source=source,
+            tag_mac=gateway_tag_mac(values, self.topic_tag, unknown),
+            gateway_id=self.gateway_mac,
+            gateway_mac=self.gateway_mac,
+            rssi=self.rssi,
+            timestamp=self.timestamp,
+            timestamp_source=self.timestamp_source,
+            values=values,
+            raw=raw,
+            payload=payload,
+        )
+
+
+def relay(
+    msg: GatewayEnvelope, topic: str, received_at: datetime, limits: ValidationLimits
+) -> Relay:
+    """The topic's tag and the message's gateway MAC (else the topic's), RSSI and timestamp,
+    checked."""
+    topic_gw, topic_tag = topic_macs(topic)
     gateway_mac = normalize_mac(msg.gw_mac, "gw_mac") if msg.gw_mac is not None else topic_gw
     rssi = check_rssi(msg.rssi)
     stamp = msg.ts if msg.ts is not None else msg.gwts
     timestamp, ts_source = parse_timestamp(stamp, received_at, limits)
-    return gateway_mac, rssi, timestamp, ts_source
+    return Relay(topic_tag, gateway_mac, rssi, timestamp, ts_source)
 
 
 def decoded_rejection(exc: RuuviCodecError) -> RejectedError:
@@ -146,8 +184,7 @@ def parse(
     topic: str, obj: dict[str, Any], received_at: datetime, limits: ValidationLimits
 ) -> TagReading:
     msg = validate(RuuviGatewayMessage, obj)
-    topic_gw, topic_tag = topic_macs(topic)
-    gateway_mac, rssi, timestamp, ts_source = envelope(msg, topic_gw, received_at, limits)
+    relayed = relay(msg, topic, received_at, limits)
     try:
         advertisement = parse_hex(msg.data)
         payload = find_ruuvi_manufacturer_data(advertisement)
@@ -155,18 +192,10 @@ def parse(
         raise codec_rejection("data", exc) from None
     values = decode_manufacturer_payload(payload, "data")
     _check_stated(values, obj)
-    tag_mac = gateway_tag_mac(
-        values, topic_tag, "the payload carries no full MAC and the topic names none"
-    )
-    return TagReading(
-        source=SourceFormat.RUUVI_GATEWAY,
-        tag_mac=tag_mac,
-        gateway_id=gateway_mac,
-        gateway_mac=gateway_mac,
-        rssi=rssi,
-        timestamp=timestamp,
-        timestamp_source=ts_source,
-        values=values,
+    return relayed.reading(
+        SourceFormat.RUUVI_GATEWAY,
+        values,
+        "the payload carries no full MAC and the topic names none",
         raw=advertisement.hex().upper(),
         payload=payload,
     )

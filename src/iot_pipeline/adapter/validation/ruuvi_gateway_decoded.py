@@ -15,14 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from iot_pipeline.adapter.validation.fields import validate
-from iot_pipeline.adapter.validation.payloads import gateway_tag_mac
 from iot_pipeline.adapter.validation.results import SourceFormat, TagReading, ValidationLimits
-from iot_pipeline.adapter.validation.ruuvi_gateway import (
-    GatewayEnvelope,
-    decoded_rejection,
-    envelope,
-    topic_macs,
-)
+from iot_pipeline.adapter.validation.ruuvi_gateway import GatewayEnvelope, decoded_rejection, relay
 from iot_pipeline.ruuvi import RuuviCodecError
 from iot_pipeline.ruuvi.gateway_decoded import reading_from_decoded
 
@@ -35,20 +29,13 @@ def parse(
     topic: str, obj: dict[str, Any], received_at: datetime, limits: ValidationLimits
 ) -> TagReading:
     msg = validate(GatewayEnvelope, obj)
-    topic_gw, topic_tag = topic_macs(topic)
-    gateway_mac, rssi, timestamp, ts_source = envelope(msg, topic_gw, received_at, limits)
+    relayed = relay(msg, topic, received_at, limits)
     try:
         values = reading_from_decoded(obj)
     except RuuviCodecError as exc:
         raise decoded_rejection(exc) from None
-    tag_mac = gateway_tag_mac(values, topic_tag, "the topic names none and id is not a full MAC")
-    return TagReading(
-        source=SourceFormat.RUUVI_GATEWAY_DECODED,
-        tag_mac=tag_mac,
-        gateway_id=gateway_mac,
-        gateway_mac=gateway_mac,
-        rssi=rssi,
-        timestamp=timestamp,
-        timestamp_source=ts_source,
-        values=values,
+    return relayed.reading(
+        SourceFormat.RUUVI_GATEWAY_DECODED,
+        values,
+        "the topic names none and id is not a full MAC",
     )
