@@ -11,6 +11,7 @@ BENCHES = {
     "producer": "bench.kafka_producer",
     "sink": "bench.timescaledb_sink",
     "adapter": "bench.ruuvitag_adapter",
+    "hotpath": "bench.adapter_hotpath",
     "lake": "bench.lake_archiver",
     "peers": "bench.peers",
     "e2e": "bench.e2e",

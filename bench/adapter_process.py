@@ -181,12 +181,16 @@ class AdapterProcess:
         log: Path,
         script: str = "run_ruuvitag_adapter.py",
         port_setting: str = "ADAPTER_METRICS_PORT",
+        root: Path = REPO,
     ) -> None:
+        """``root``: the checkout whose code runs (another version's, to compare with)."""
         self.port = int(env[port_setting])
         self._log = log.open("ab")
+        if root != REPO:
+            env = {**env, "PYTHONPATH": str(root / "src")}
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / script)],
-            cwd=REPO,
+            [sys.executable, str(root / script)],
+            cwd=root,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -15,6 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.adapter_process import bench_login
+
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "bench" / "telegraf_build.sh"
 MQTT_WINDOW = int(os.environ.get("BENCH_TELEGRAF_MQTT_WINDOW", "10000"))
@@ -53,6 +55,8 @@ def mqtt_to_kafka_config(
   topics = ["{topic_filter}"]
   qos = 1
   client_id = "{client_id}"
+  username = "${{BENCH_MQTT_USERNAME}}"
+  password = "${{BENCH_MQTT_PASSWORD}}"
   persistent_session = true
   max_undelivered_messages = {MQTT_WINDOW}
   data_format = "json"
@@ -108,11 +112,16 @@ class TelegrafProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> TelegrafProcess:
+        """Started with the bench's MQTT login in its environment (the configuration names the
+        variables, so the password is neither printed nor written to a file)."""
+        user, password = bench_login()
+        env = {**os.environ, "BENCH_MQTT_USERNAME": user, "BENCH_MQTT_PASSWORD": password}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [str(self.binary), "--config", str(self.config), "--debug"],
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env=env,
             )
         return self
 

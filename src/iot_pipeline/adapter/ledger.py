@@ -96,6 +96,8 @@ class AckLedger:
         self._by_key: dict[DedupKey, PendingMessage] = {}
         self._mids: set[int] = set()  # QoS 1/2 packet ids not yet acknowledged
         self._in_flight = 0
+        # Read when scraped: exact, and nothing to set per message.
+        metrics.pending.set_function(lambda: self._in_flight)
 
     @property
     def in_flight(self) -> int:
@@ -117,7 +119,6 @@ class AckLedger:
         ``records`` of them count as published records once all are confirmed."""
         pending = PendingMessage(message, expected, dedup_key, records, self.report)
         self._in_flight += 1
-        self._metrics.pending.set(self._in_flight)
         if dedup_key is not None:
             self._by_key[dedup_key] = pending
         if message.qos:
@@ -152,4 +153,3 @@ class AckLedger:
         if pending.dedup_key is not None and self._by_key.get(pending.dedup_key) is pending:
             del self._by_key[pending.dedup_key]
         self._in_flight -= 1
-        self._metrics.pending.set(self._in_flight)

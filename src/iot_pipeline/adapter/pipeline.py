@@ -27,7 +27,7 @@ from iot_pipeline.adapter.incoming import Acknowledge, Incoming
 from iot_pipeline.adapter.ledger import AckLedger, LedgerMetrics
 from iot_pipeline.adapter.options import AdapterOptions
 from iot_pipeline.adapter.reasons import Rejection
-from iot_pipeline.adapter.transform import reading_records
+from iot_pipeline.adapter.transform import RecordMaker
 from iot_pipeline.adapter.validation import GatewayStatus, SourceFormat, TagReading, parse_message
 from iot_pipeline.kafka.dead_letter import dead_letter_headers
 from iot_pipeline.ruuvi.preference import FORMAT_6, FORMAT_E1, AirFormatPreference
@@ -109,6 +109,9 @@ class Adapter:
         )
         self._last_warning = float("-inf")
         self._readings = {source: metrics.readings.labels(source.value) for source in SourceFormat}
+        self._make_records = RecordMaker(
+            options.thresholds, options.battery, options.derived_values
+        )
 
     @property
     def in_flight(self) -> int:
@@ -161,12 +164,7 @@ class Adapter:
                 self._acknowledge(message.mid, message.qos)
             return
         try:
-            records = reading_records(
-                reading,
-                self._options.thresholds,
-                self._options.battery,
-                self._options.derived_values,
-            )
+            records = self._make_records(reading)
             values = self._encode_records(records)
         except Exception as exc:  # a bug, not bad input: keep the message for a person
             self._dedup.forget(reading.tag_mac, sequence)
@@ -180,7 +178,7 @@ class Adapter:
             return
         pending = self._ledger.open(message, len(values), dedup_key, len(values))
         keyed = [
-            (sensor.device_id.encode(), value)
+            (sensor[0].encode(), value)  # the key: device_id
             for sensor, value in zip(records.sensors, values, strict=True)
         ]
         self._delivery.send_batch(self._sink.topic, keyed, pending)

@@ -23,6 +23,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from prometheus_client import CollectorRegistry, Gauge
 
 from iot_pipeline.adapter.incoming import Incoming
+from iot_pipeline.adapter.mqtt_client import BufferedClient
 from iot_pipeline.config import Settings
 from iot_pipeline.retry import Backoff
 
@@ -36,9 +37,9 @@ class SessionMetrics:
         )
 
 
-def new_client(settings: Settings) -> mqtt.Client:
+def new_client(settings: Settings) -> BufferedClient:
     """A paho client for the adapter: MQTT 5, manual acknowledgements, credentials, TLS."""
-    client = mqtt.Client(
+    client = BufferedClient(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=settings.adapter_mqtt_client_id,
         protocol=mqtt.MQTTv5,
@@ -77,6 +78,7 @@ class MqttSession:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish_fast = self._on_publish
         client.on_subscribe = self._on_subscribe
         self.client = client
 
@@ -106,7 +108,8 @@ class MqttSession:
         if sock is None:
             self._reconnect_if_due()
             return 0
-        tls_pending = sock.pending() if hasattr(sock, "pending") else 0
+        client.flush_pubacks()
+        tls_pending = client.buffered() or (sock.pending() if hasattr(sock, "pending") else 0)
         writers = [sock] if client.want_write() else []
         readable, _, _ = select.select([sock], writers, [], 0.0 if tls_pending else timeout)
         before = self._received
@@ -141,11 +144,17 @@ class MqttSession:
             self._next_attempt = now + delay
 
     def acknowledge(self, mid: int, qos: int) -> None:
-        self.client.ack(mid, qos)
+        """Acknowledge a message; QoS 1 acknowledgements go out together with the next round
+        of :meth:`service` (or :meth:`stop`)."""
+        if qos == 1:
+            self.client.queue_puback(mid)
+        else:
+            self.client.ack(mid, qos)
 
     def stop(self) -> None:
         """Send what is queued (acknowledgements) and disconnect; the session stays."""
         if self.client.socket() is not None:
+            self.client.flush_pubacks()
             self.client.loop_write()
         self.client.disconnect()
 
@@ -181,6 +190,19 @@ class MqttSession:
         # Reconnect after a short pause rather than at once, and with backoff if it keeps failing.
         self._next_attempt = time.monotonic() + self._backoff.delay(max(1, self._attempts))
         logger.warning("disconnected from MQTT ({}); reconnecting with backoff", reason)
+
+    def _on_publish(self, topic: bytes, payload: bytes, mid: int, _dup: bool) -> None:
+        self._received += 1
+        self._handle(
+            Incoming(
+                topic=topic.decode("utf-8", "replace"),
+                payload=payload,
+                mid=mid,
+                qos=1,
+                received_at=datetime.now(UTC),
+                received_mono=time.monotonic(),
+            )
+        )
 
     def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
         self._received += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final, NamedTuple
 
 from iot_pipeline.adapter.validation import TagReading
@@ -114,6 +115,81 @@ class ReadingRecords:
         ]
 
 
+_INF: Final = float("inf")
+# A SensorRecord from a tuple, without NamedTuple's Python-level __new__ (the hot path).
+_new_sensor_record: Final = partial(tuple.__new__, SensorRecord)
+
+
+def _bounds(threshold: Threshold | None) -> tuple[float, float]:
+    """(low, high) of a threshold with no bound as -inf/inf: ``value < low or value > high``
+    is then Threshold.is_anomaly (and False for NaN, as there)."""
+    if threshold is None:
+        return -_INF, _INF
+    low = -_INF if threshold.low is None else threshold.low
+    high = _INF if threshold.high is None else threshold.high
+    return low, high
+
+
+class RecordMaker:
+    """reading_records() with its configuration resolved once: per data format, each sensor's
+    field, names, unit and anomaly bounds in record order (what the adapter calls per message)."""
+
+    def __init__(
+        self,
+        thresholds: Mapping[str, Threshold],
+        battery: BatteryModel | None = None,
+        derived: bool = False,
+    ) -> None:
+        self._battery = battery or BatteryModel()
+        self._derived = derived
+        self._plans = {
+            data_format: tuple(
+                (field, sensor, device_type, unit, *_bounds(thresholds.get(sensor)))
+                for field, sensor, device_type, unit in fields
+            )
+            for data_format, fields in SENSORS_BY_FORMAT.items()
+        }
+        self._derived_plan = {
+            sensor: (spec.device_type, spec.unit, *_bounds(thresholds.get(sensor)))
+            for sensor, spec in DERIVED_FIELDS.items()
+        }
+
+    def __call__(self, reading: TagReading) -> ReadingRecords:
+        values = reading.values
+        volts = getattr(values, "battery", None)  # Ruuvi Air reports no battery
+        shared = {
+            "timestamp": reading.timestamp,
+            "location": None,
+            "battery_level": None if volts is None else self._battery.percent(volts),
+            "signal_strength": None if reading.rssi is None else float(reading.rssi),
+            "firmware_version": None,
+            "metadata": reading_metadata(reading),
+            "tag_mac": reading.tag_mac,
+            "gateway_id": reading.gateway_id,
+            "rssi": reading.rssi,
+            "measurement_sequence": values.measurement_sequence,
+        }
+        prefix = device_id(reading.tag_mac, "")
+        new = _new_sensor_record
+        sensors = []
+        for field, sensor, device_type, unit, low, high in self._plans[values.data_format]:
+            raw_value = getattr(values, field)
+            if raw_value is None:
+                continue
+            value = float(raw_value)
+            sensors.append(
+                new((prefix + sensor, device_type, value, unit, value < low or value > high))
+            )
+        if self._derived:
+            plan = self._derived_plan
+            for sensor, value in derived_values(values).items():
+                device_type, unit, low, high = plan[sensor]
+                sensors.append(
+                    new((prefix + sensor, device_type, value, unit, value < low or value > high))
+                )
+        return ReadingRecords(shared, tuple(sensors))
+
+
 def reading_records(
     reading: TagReading,
     thresholds: Mapping[str, Threshold],
@@ -122,40 +198,7 @@ def reading_records(
 ) -> ReadingRecords:
     """The per-sensor records for one reading, shared fields apart; with ``derived``, the
     derived quantities' records after the measured ones."""
-    battery = battery or BatteryModel()
-    values = reading.values
-    volts = getattr(values, "battery", None)  # Ruuvi Air reports no battery
-    shared = {
-        "timestamp": reading.timestamp,
-        "location": None,
-        "battery_level": None if volts is None else battery.percent(volts),
-        "signal_strength": None if reading.rssi is None else float(reading.rssi),
-        "firmware_version": None,
-        "metadata": reading_metadata(reading),
-        "tag_mac": reading.tag_mac,
-        "gateway_id": reading.gateway_id,
-        "rssi": reading.rssi,
-        "measurement_sequence": values.measurement_sequence,
-    }
-    prefix = device_id(reading.tag_mac, "")
-    sensors = []
-    for field, sensor, device_type, unit in SENSORS_BY_FORMAT[values.data_format]:
-        raw_value = getattr(values, field)
-        if raw_value is None:
-            continue
-        value = float(raw_value)
-        threshold = thresholds.get(sensor)
-        anomaly = threshold is not None and threshold.is_anomaly(value)
-        sensors.append(SensorRecord(prefix + sensor, device_type, value, unit, anomaly))
-    if derived:
-        for sensor, value in derived_values(values).items():
-            spec = DERIVED_FIELDS[sensor]
-            threshold = thresholds.get(sensor)
-            anomaly = threshold is not None and threshold.is_anomaly(value)
-            sensors.append(
-                SensorRecord(prefix + sensor, spec.device_type, value, spec.unit, anomaly)
-            )
-    return ReadingRecords(shared, tuple(sensors))
+    return RecordMaker(thresholds, battery, derived)(reading)
 
 
 def to_records(

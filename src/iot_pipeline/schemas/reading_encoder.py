@@ -89,6 +89,8 @@ def _varint(n: int) -> bytes:
 
 
 _SMALL: Final = tuple(_varint(n) for n in range(4096))
+# Metadata values up to this length are kept encoded (they repeat); longer ones are encoded anew.
+_CACHED_VALUE_CHARS: Final = 32
 
 
 def _long(n: int) -> bytes:
@@ -161,8 +163,11 @@ class ReadingEncoder:
         tail = bytearray()
         if metadata:
             tail += _long(len(metadata))
+            get, cached = self._strings.get, self._cached
             for k, v in metadata.items():
-                tail += self._cached(k) + _string(v)
+                tail += get(k) or cached(k)
+                # Short values repeat (source, format, gateway MAC); long ones (raw data) do not.
+                tail += (get(v) or cached(v)) if len(v) <= _CACHED_VALUE_CHARS else _string(v)
         tail += b"\x00"
         tail += _optional_string(shared["tag_mac"])
         tail += _optional_string(shared["gateway_id"])
@@ -204,17 +209,18 @@ class ReadingEncoder:
         encode() of each record, with the shared fields encoded once for the group."""
         timestamp, middle, tail = self._encode_shared(shared)
         cached = self._cached
+        get = self._strings.get  # encodings are never empty: ``or`` falls back only on a miss
         header = self.header
         pack = _DOUBLE.pack
         return [
             b"".join(
                 (
                     header,
-                    cached(device_id),
-                    cached(device_type),
+                    get(device_id) or cached(device_id),
+                    get(device_type) or cached(device_type),
                     timestamp,
                     pack(value),
-                    cached(unit),
+                    get(unit) or cached(unit),
                     middle,
                     b"\x01" if is_anomaly else b"\x00",
                     tail,

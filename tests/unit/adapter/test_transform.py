@@ -10,11 +10,14 @@ from typing import Any
 
 import fastavro
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iot_pipeline.adapter.transform import (
     DEFAULT_THRESHOLDS,
     SENSOR_NAMES,
     BatteryModel,
+    RecordMaker,
     Threshold,
     device_id,
     reading_records,
@@ -193,3 +196,29 @@ def test_grouped_records_split_exactly_into_shared_and_per_sensor_fields() -> No
     assert grouped.as_dicts() == to_records(_reading(), DEFAULT_THRESHOLDS)
     first, second = grouped.as_dicts()[:2]
     assert first["metadata"] is not second["metadata"]  # each record owns its metadata
+
+
+_BOUND = st.none() | st.floats(allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    low=_BOUND,
+    high=_BOUND,
+    temperature=st.floats(-163.8, 163.8),
+    derived=st.booleans(),
+)
+def test_record_maker_flags_anomalies_as_the_threshold_does(
+    low: float | None, high: float | None, temperature: float, derived: bool
+) -> None:
+    """RecordMaker resolves thresholds to bounds once; each record's is_anomaly must still be
+    Threshold.is_anomaly of its value, for every sensor, derived ones included."""
+    reading = _reading()
+    reading = replace(reading, values=replace(reading.values, temperature=temperature))
+    thresholds = {name: Threshold(low, high) for name in ("temperature", "dew_point", "battery")}
+    records = RecordMaker(thresholds, derived=derived)(reading)
+    for sensor in records.sensors:
+        name = sensor.device_id.split("_", 1)[1]
+        threshold = thresholds.get(name)
+        expected = threshold is not None and threshold.is_anomaly(sensor.value)
+        assert sensor.is_anomaly == expected, (name, sensor.value)

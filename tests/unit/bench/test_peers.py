@@ -37,3 +37,21 @@ def test_telegraf_configurations_are_durable_and_batched() -> None:
     pg = kafka_to_postgres_config(["b:9092"], "t", "g", "http://r", "dsn", "s", 5000)
     assert 'data_format = "avro"' in pg and "metric_batch_size = 5000" in pg
     assert 'offset = "oldest"' in pg
+
+
+def test_the_drain_waits_for_every_record_the_adapter_makes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The bench's expected count is what the adapter makes of its message: nine records with
+    derived values off, eleven with them on (a Format 5 tag adds dew point and absolute
+    humidity)."""
+    import bench.peers as peers
+
+    monkeypatch.setattr(peers, "DERIVED_VALUES", False)
+    assert peers.records_per_message() == 9
+    monkeypatch.setattr(peers, "DERIVED_VALUES", True)
+    assert peers.records_per_message() == 11
+
+
+def test_telegraf_logs_in_with_the_login_from_its_environment() -> None:
+    mqtt = mqtt_to_kafka_config(1883, "p/ruuvi/+/+", "cid", ["b1:9092"], "out")
+    assert 'username = "${BENCH_MQTT_USERNAME}"' in mqtt
+    assert 'password = "${BENCH_MQTT_PASSWORD}"' in mqtt
