@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from sqlalchemy import text
 
 from bench.adapter_process import message, reference_rate
@@ -43,18 +43,6 @@ def kafka_rate(settings: Settings, count: int) -> float:
     them: records/s from the first produce to the last record consumed."""
     topic = create_topic(settings.kafka_bootstrap_servers, "bench-e2e-kafka")
     try:
-        consumer = Consumer(
-            client_config(
-                settings,
-                {
-                    "group.id": f"bench-e2e-{uuid.uuid4().hex[:8]}",
-                    "auto.offset.reset": "earliest",
-                    "enable.auto.commit": False,
-                },
-            )
-        )
-        consumer.subscribe([topic])
-        consumer.poll(5.0)  # join the group before producing
         producer = Producer(producer_config(settings, "bench-e2e-kafka"))
         payload = os.urandom(RECORD_BYTES)
         started = time.monotonic()
@@ -62,12 +50,25 @@ def kafka_rate(settings: Settings, count: int) -> float:
             producer.produce(topic, payload, key=str(i % 64).encode())
             producer.poll(0)
         producer.flush(60)
+        consumer = Consumer(
+            client_config(
+                settings,
+                {"group.id": f"bench-e2e-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False},
+            )
+        )
+        # Every partition from its start, assigned once the records are in: a consumer that
+        # subscribed (or was assigned) right after the topic was made sometimes read nothing for
+        # minutes on a fresh cluster (its first metadata or offset query finds the topic unknown).
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         seen = 0
         deadline = time.monotonic() + 120
         while seen < count and time.monotonic() < deadline:
             seen += sum(1 for m in consumer.consume(1000, 1.0) if m.error() is None)
         elapsed = time.monotonic() - started
         consumer.close()
+        if seen != count:
+            print(f"Kafka alone: {seen:,} of {count:,} records consumed", flush=True)
         return seen / elapsed if seen == count else math.nan
     finally:
         delete_topic(settings.kafka_bootstrap_servers, topic)
