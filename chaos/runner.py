@@ -103,9 +103,9 @@ def run_fault(pipeline: ChaosPipeline, cfg: StackConfig, fault: Fault) -> Window
     window.end = time.time()
     if fault.alert:
         observe_alert(cfg, window)
+    seen = "" if not fault.alert else f", condition seen after {window.detected_s:.0f} s"
     print(f"[chaos]   recovered in {window.recovery_s:.1f} s; {fault.alert or '-'}: "
-          f"{window.alert_state}, condition seen after {window.detected_s:.0f} s",
-          flush=True)  # fmt: skip
+          f"{window.alert_state}{seen}", flush=True)  # fmt: skip
     return window
 
 
