@@ -42,6 +42,11 @@ def test_stopping_a_broker_sends_an_alert_email(monitoring_live: StackConfig) ->
     """
     cfg = monitoring_live
     broker = next(s for s in all_services(cfg) if s.name == "kafka-3")
+    # Precondition: Prometheus sees the broker up. One scrape may fail on a loaded machine (a
+    # scrape times out at 10 s), so give it a few scrape intervals.
+    deadline = time.monotonic() + 60
+    while not prom_query('up{job="kafka", broker="kafka-3"} == 1') and time.monotonic() < deadline:
+        time.sleep(2)
     assert prom_query('up{job="kafka", broker="kafka-3"} == 1'), "kafka-3 is not scraped as up"
     assert proc.running_record(broker.pidfile(cfg)) is not None, "kafka-3 is not running"
     started = time.time()
