@@ -56,6 +56,15 @@ def server_extensions(subject_alt_names: list[str]) -> str:
     )
 
 
+def run_openssl(commands: list[list[str]]) -> None:
+    """Run each openssl invocation in turn; SetupError with openssl's message on the first that
+    fails."""
+    for argv in commands:
+        result = subprocess.run(argv, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SetupError(f"tls: {' '.join(argv[:2])} failed: {result.stderr.strip()}")
+
+
 def ensure_ca(state_dir: Path) -> Path:
     """The TLS directory, with a CA and a server certificate (made now if missing)."""
     directory = tls_dir(state_dir)
@@ -65,10 +74,7 @@ def ensure_ca(state_dir: Path) -> Path:
     directory.chmod(0o700)
     names = server_names()
     (directory / "server.ext").write_text(server_extensions(names))
-    for argv in openssl_commands(directory):
-        result = subprocess.run(argv, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise SetupError(f"tls: {' '.join(argv[:2])} failed: {result.stderr.strip()}")
+    run_openssl(openssl_commands(directory))
     for key in ("ca.key", "server.key"):
         (directory / key).chmod(0o600)
     return directory
@@ -114,10 +120,7 @@ def ensure_kafka_keystore(state_dir: Path) -> Path:
     if keystore.exists():
         return keystore
     (directory / "kafka.ext").write_text(server_extensions(["IP:127.0.0.1", "DNS:localhost"]))
-    for argv in kafka_openssl_commands(directory):
-        result = subprocess.run(argv, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise SetupError(f"tls: {' '.join(argv[:2])} failed: {result.stderr.strip()}")
+    run_openssl(kafka_openssl_commands(directory))
     (directory / "kafka.rsa").unlink()
     parts = [(directory / n).read_text() for n in ("kafka.key", "kafka.pem", "ca.pem")]
     tmp = keystore.with_suffix(".tmp")
@@ -139,10 +142,10 @@ def ensure_server_cert(
     if key.exists() and cert.exists():
         return cert, key
     (directory / f"{stem}.ext").write_text(server_extensions(names or server_names()))
-    for argv in signed_cert_commands(directory, stem, common_name):
-        result = subprocess.run(argv, capture_output=True, text=True)
-        if result.returncode != 0:
-            key.unlink(missing_ok=True)
-            raise SetupError(f"tls: {' '.join(argv[:2])} failed: {result.stderr.strip()}")
+    try:
+        run_openssl(signed_cert_commands(directory, stem, common_name))
+    except SetupError:
+        key.unlink(missing_ok=True)
+        raise
     key.chmod(0o600)
     return cert, key
