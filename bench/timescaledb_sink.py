@@ -254,6 +254,7 @@ def variants() -> dict[str, dict[str, str]]:
     """The sink's configurations measured, by name: the default first (service environment)."""
     found = {
         "default settings": {},
+        "decode, then write": {"DATA_SINK_WRITE_IN_BACKGROUND": "false"},
         "size-or-age batches": {"DATA_SINK_WRITE_WHEN_CAUGHT_UP": "false"},
         "COPY text (earlier path)": {"DATA_SINK_COPY_FORMAT": "text"},
         # The cost of security: the same records over SASL_SSL/SCRAM as the sink's principal.

@@ -102,6 +102,7 @@ class SinkService:
         commit_interval: float,
         metrics: SinkMetrics,
         write_when_caught_up: bool = True,
+        write_in_background: bool = False,
         row_format: RowFormat[Any] = TUPLE_ROWS,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -118,6 +119,7 @@ class SinkService:
             observer=metrics,
             backoff=backoff,
             patience=StopPatience(seconds=FINAL_FLUSH_PATIENCE),
+            write_in_background=write_in_background,
             clock=clock,
             destination="database",
         )
@@ -293,6 +295,7 @@ def _service(
         commit_interval=settings.data_sink_commit_interval,
         metrics=metrics,
         write_when_caught_up=settings.data_sink_write_when_caught_up,
+        write_in_background=settings.data_sink_write_in_background,
         row_format=BINARY_ROWS if binary else TUPLE_ROWS,
         backoff=backoff,
     )

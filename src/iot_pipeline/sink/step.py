@@ -121,6 +121,10 @@ def _transient(exc: Exception) -> Transient:
 
 
 class StoreRows(StepBase[V]):
+    """``transform`` is pure and ``write`` touches only the store and the metrics (both
+    thread-safe), so the loop may write a batch in the background while it transforms the
+    next."""
+
     def __init__(
         self,
         store: RowStore[V],

@@ -67,6 +67,11 @@ The pieces:
 - ``commit_synchronously``: commit and wait for the broker after every batch (default: only the
   last batch before closing waits; earlier commits are asynchronous, as a lost commit only means
   an idempotent replay).
+- ``write_in_background``: ``write`` runs on a thread of its own while the loop reads and
+  transforms the next batch (:mod:`iot_pipeline.stream.background`; the sink, whose database
+  driver waits with the GIL released). One write in flight at most; order and commit-last are
+  unchanged. The step's ``write`` then runs concurrently with its ``transform`` and hooks, so
+  whatever they share must be thread-safe.
 """
 
 from iot_pipeline.stream.batching import (

@@ -13,7 +13,10 @@ service plugs its :class:`~iot_pipeline.stream.step.Step` into it. Guarantees:
 - a stop request (SIGTERM) writes and commits the batch in hand before closing, retrying a
   failing write for :class:`~iot_pipeline.stream.step.StopPatience`; what it gives up on is
   not committed and is re-read on the next start;
-- revoked partitions' uncommitted messages are forgotten (their new owner re-reads them).
+- revoked partitions' uncommitted messages are forgotten (their new owner re-reads them);
+- with ``write_in_background`` (the sink) a batch is written on a thread of its own while the
+  next one is read and transformed (:mod:`iot_pipeline.stream.background`): one write in
+  flight at most, batches still written, dead-lettered and committed in order.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from loguru import logger
 from iot_pipeline.kafka.consumer import offsets_to_commit
 from iot_pipeline.kafka.dead_letter import DeadLetterReason
 from iot_pipeline.retry import Backoff
+from iot_pipeline.stream.background import BackgroundWrite, Ended
 from iot_pipeline.stream.batching import (
     Batch,
     BatchPolicy,
@@ -51,6 +55,10 @@ from iot_pipeline.stream.step import (
 )
 
 T = TypeVar("T")
+
+# While a write runs in the background, a poll blocks at most this long, so the batch is
+# committed promptly once its write ended.
+BACKGROUND_POLL_WAIT = 0.05
 
 
 def start_offsets(
@@ -80,6 +88,7 @@ class ConsumerLoop(Generic[T]):
         backoff: Backoff | None = None,
         patience: StopPatience | None = None,
         commit_synchronously: bool = False,
+        write_in_background: bool = False,
         max_poll_wait: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         destination: str = "destination",
@@ -103,6 +112,10 @@ class ConsumerLoop(Generic[T]):
         self._caught_up = False
         self._paused = False
         self._stop = threading.Event()
+        self._background: BackgroundWrite[T] | None = (
+            BackgroundWrite(step.write) if write_in_background else None
+        )
+        self._ended: Ended[T] | None = None  # a background write ended, its batch not committed
 
     # --- running -------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -125,15 +138,19 @@ class ConsumerLoop(Generic[T]):
         try:
             while not self._stop.is_set():
                 self._fill(self._poll_timeout())
+                self._complete_background(wait=False)
                 if self._policy.is_due(self._view(), self._clock()):
                     self._flush(final=False)
                 self._step.after_cycle()
+            self._complete_background(wait=True, final=not len(self._batch))
             if len(self._batch):
                 logger.info("stopping: writing the last batch of {} records", len(self._batch))
                 self._flush(final=True)
         except Abandon as exc:
             logger.error("stopping without committing the batch in hand ({}); it is re-read", exc)
         finally:
+            if self._background is not None:
+                self._background.close()
             self._consumer.close()
             if self._dead_letters is not None:
                 self._dead_letters.close()
@@ -144,6 +161,8 @@ class ConsumerLoop(Generic[T]):
     def _poll_timeout(self) -> float:
         now = self._clock()
         timeout = self._policy.wait_time(self._view(), now, self._max_poll_wait)
+        if self._background is not None and self._background.busy:
+            timeout = min(timeout, BACKGROUND_POLL_WAIT)
         limit = self._step.poll_timeout(now)
         return timeout if limit is None else max(0.0, min(timeout, limit))
 
@@ -185,41 +204,85 @@ class ConsumerLoop(Generic[T]):
 
     # --- writing -------------------------------------------------------------------------------
     def _flush(self, *, final: bool) -> None:
+        """Write the batch in hand (after completing the one written in the background, if
+        any): on the background thread, or here when stopping or without one."""
+        self._complete_background(wait=True)
         started = self._clock()
-        batch = self._batch
-        for rejection in self._write(batch):
-            message = batch.value_messages[rejection.index]
-            batch.dead.append(DeadLetter(message, rejection.reason, rejection.detail))
-        self._send_dead_letters(batch)
-        self._resume()
-        self._commit(batch, wait=final or self._commit_synchronously)
-        if len(batch):
-            self._observer.on_batch_done(self._clock() - started)
+        if self._background is not None and not final:
+            self._background.start(self._batch, started)
+            self._batch = Batch()
+            return
+        batch = self._batch  # a rebalance during a retry drops revoked partitions from it
+        self._refuse(batch, self._write(batch))
+        self._complete(batch, started, wait=final or self._commit_synchronously)
         self._batch = Batch()
 
-    def _write(self, batch: Batch[Message, T]) -> Sequence[Rejection]:
+    def _complete_background(self, *, wait: bool, final: bool = False) -> None:
+        """Dead-letter and commit the batch whose background write ended (write it again here
+        first if it failed); with ``wait``, wait for a write still in flight."""
+        if self._background is not None and (wait or self._background.ended()):
+            self._settle()
+        ended = self._ended
+        if ended is None:
+            return
+        if ended.failure is not None:
+            self._refuse(ended.batch, self._write(ended.batch, ended.failure))
+        self._complete(ended.batch, ended.started, wait=final or self._commit_synchronously)
+        self._ended = None
+
+    def _settle(self) -> None:
+        """Take the result of the background write in flight (waiting for it to end)."""
+        if self._background is None or self._ended is not None:
+            return
+        ended = self._background.settle()
+        if ended is not None:
+            self._refuse(ended.batch, ended.rejections)
+            self._ended = ended
+
+    def _refuse(self, batch: Batch[Message, T], rejections: Sequence[Rejection]) -> None:
+        """The values the destination refused become the batch's dead letters."""
+        for rejection in rejections:
+            message = batch.value_messages[rejection.index]
+            batch.dead.append(DeadLetter(message, rejection.reason, rejection.detail))
+
+    def _complete(self, batch: Batch[Message, T], started: float, *, wait: bool) -> None:
+        """After the write: dead letters, resume, commit."""
+        self._send_dead_letters(batch)
+        self._resume()
+        self._commit(batch, wait=wait)
+        if len(batch):
+            self._observer.on_batch_done(self._clock() - started)
+
+    def _write(
+        self, batch: Batch[Message, T], failure: Transient | None = None
+    ) -> Sequence[Rejection]:
+        """``write`` until it succeeds (pausing and backing off while it raises Transient);
+        ``failure``: it already failed once, in the background."""
         attempt = 0
         deadline: float | None = None
         while True:
-            try:
-                return self._step.write(batch)
-            except Transient as exc:
-                attempt += 1
-                self._observer.on_write_failed()
-                delay = self._backoff.delay(attempt)
-                logger.error(
-                    "{} write failed ({}); retry {} in {:.1f}s",
-                    self._destination,
-                    exc,
-                    attempt,
-                    delay,
-                )
-                if self._stop.is_set():
-                    now = self._clock()
-                    deadline = self._patience.deadline(now) if deadline is None else deadline
-                    if self._patience.gives_up(attempt, now + delay, deadline):
-                        raise Abandon(f"giving up on the batch in hand: {exc}") from exc
-                self._wait_paused(delay)
+            if failure is None:
+                try:
+                    return self._step.write(batch)
+                except Transient as exc:
+                    failure = exc
+            attempt += 1
+            self._observer.on_write_failed()
+            delay = self._backoff.delay(attempt)
+            logger.error(
+                "{} write failed ({}); retry {} in {:.1f}s",
+                self._destination,
+                failure,
+                attempt,
+                delay,
+            )
+            if self._stop.is_set():
+                now = self._clock()
+                deadline = self._patience.deadline(now) if deadline is None else deadline
+                if self._patience.gives_up(attempt, now + delay, deadline):
+                    raise Abandon(f"giving up on the batch in hand: {failure}") from failure
+            self._wait_paused(delay)
+            failure = None
 
     def _send_dead_letters(self, batch: Batch[Message, T]) -> None:
         if self._dead_letters is None:
@@ -296,6 +359,9 @@ class ConsumerLoop(Generic[T]):
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         lost = {(p.topic, p.partition) for p in partitions}
         logger.info("revoked {}", sorted(lost))
+        self._settle()  # a background write ends before its partitions go
+        if self._ended is not None:
+            self._ended.batch.drop_partitions(lost, partition_key)
         self._batch.drop_partitions(lost, partition_key)
         self._held = deque(m for m in self._held if partition_key(m) not in lost)
         self._step.on_revoke(partitions)

@@ -57,7 +57,9 @@ class Step(Protocol[T]):
         ...
 
     def write(self, batch: Batch[Message, T]) -> Sequence[Rejection]:
-        """Write ``batch.values`` (may be empty); raise :class:`Transient` to retry later."""
+        """Write ``batch.values`` (may be empty); raise :class:`Transient` to retry later.
+        With the loop's ``write_in_background`` it runs on the writer thread, concurrently with
+        ``transform`` and the hooks."""
         ...
 
     def on_assign(self, partitions: Sequence[TopicPartition]) -> Sequence[TopicPartition] | None:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
@@ -25,6 +26,9 @@ from iot_pipeline.stream import (
 )
 
 TOPIC = "in"
+# The same journal either way: a batch written in the background is still written, dead-lettered
+# and committed before the next one.
+BOTH_WAYS = pytest.mark.parametrize("background", [False, True], ids=["inline", "background"])
 
 
 class Msg:
@@ -142,13 +146,19 @@ def decode(message: Msg) -> dict[str, Any] | None:
 
 
 def make(
-    batches: list[list[Msg]], *, failures: int = 0, refusals: int = 0, policy: Any = None
+    batches: list[list[Msg]],
+    *,
+    failures: int = 0,
+    refusals: int = 0,
+    policy: Any = None,
+    step: Step | None = None,
+    write_in_background: bool = False,
 ) -> tuple[ConsumerLoop[int], Consumer, Step, Producer, list[Any]]:
-    journal: list[Any] = []
+    journal: list[Any] = [] if step is None else step.journal
     stop = threading.Event()
     consumer = Consumer(batches, journal, stop)
     consumer.assigned = [TopicPartition(TOPIC, 0)]
-    step = Step(journal, failures)
+    step = step or Step(journal, failures)
     producer = Producer(journal, refusals)
     loop: ConsumerLoop[int] = ConsumerLoop(
         consumer,  # type: ignore[arg-type]
@@ -159,14 +169,16 @@ def make(
         dead_letters=DeadLetterQueue(producer, "dlq", "test-service"),  # type: ignore[arg-type]
         backoff=Backoff(initial=0.0, maximum=0.0),
         patience=StopPatience(attempts=3),
+        write_in_background=write_in_background,
     )
     loop._stop = stop
     return loop, consumer, step, producer, journal
 
 
-def test_write_then_dead_letters_then_commit_per_batch() -> None:
+@BOTH_WAYS
+def test_write_then_dead_letters_then_commit_per_batch(background: bool) -> None:
     batches = [[Msg(0, 0, 1), Msg(0, 1, -1), Msg(0, 2, 100), Msg(0, 3, None)], [Msg(0, 4, 2)]]
-    loop, consumer, _, producer, journal = make(batches)
+    loop, consumer, _, producer, journal = make(batches, write_in_background=background)
     loop.run(consumer.stop)
     assert journal == [
         ("write", [1, 100]),
@@ -187,8 +199,11 @@ def test_write_then_dead_letters_then_commit_per_batch() -> None:
     assert producer.headers[1]["dlq.error"] == b"empty value"
 
 
-def test_a_failing_write_pauses_retries_and_resumes_before_the_commit() -> None:
-    loop, consumer, _, _, journal = make([[Msg(0, 0, 1)]], failures=2)
+@BOTH_WAYS
+def test_a_failing_write_pauses_retries_and_resumes_before_the_commit(background: bool) -> None:
+    loop, consumer, _, _, journal = make(
+        [[Msg(0, 0, 1)]], failures=2, write_in_background=background
+    )
     loop.run(consumer.stop)
     assert journal[:6] == [
         "write-failed",
@@ -201,8 +216,11 @@ def test_a_failing_write_pauses_retries_and_resumes_before_the_commit() -> None:
     assert journal[6] == ("commit", [(0, 1)])
 
 
-def test_refused_dead_letters_are_produced_again_before_the_commit() -> None:
-    loop, consumer, _, _, journal = make([[Msg(0, 0, -1)]], refusals=1)
+@BOTH_WAYS
+def test_refused_dead_letters_are_produced_again_before_the_commit(background: bool) -> None:
+    loop, consumer, _, _, journal = make(
+        [[Msg(0, 0, -1)]], refusals=1, write_in_background=background
+    )
     loop.run(consumer.stop)
     assert journal[:6] == [
         ("write", []),
@@ -214,8 +232,11 @@ def test_refused_dead_letters_are_produced_again_before_the_commit() -> None:
     ]
 
 
-def test_stop_gives_up_on_a_failing_write_without_committing() -> None:
-    loop, consumer, _, _, journal = make([[Msg(0, 0, 1)]], failures=100)
+@BOTH_WAYS
+def test_stop_gives_up_on_a_failing_write_without_committing(background: bool) -> None:
+    loop, consumer, _, _, journal = make(
+        [[Msg(0, 0, 1)]], failures=100, write_in_background=background
+    )
     consumer.stop.set()  # stop already requested: the last batch gets StopPatience(attempts=3)
     loop._batch.add(0.0, Msg(0, 0, 1), 1)  # type: ignore[arg-type]
     loop.run(consumer.stop)
@@ -238,9 +259,14 @@ def test_stop_while_the_registry_is_unreachable_commits_nothing() -> None:
     assert journal == ["pause", "close"]
 
 
-def test_size_or_age_writes_the_partial_batch_on_stop_and_waits_for_that_commit() -> None:
+@BOTH_WAYS
+def test_size_or_age_writes_the_partial_batch_on_stop_and_waits_for_that_commit(
+    background: bool,
+) -> None:
     modes: list[bool] = []
-    loop, consumer, _, _, journal = make([[Msg(0, 0, 1)]], policy=SizeOrAge(10, 60.0))
+    loop, consumer, _, _, journal = make(
+        [[Msg(0, 0, 1)]], policy=SizeOrAge(10, 60.0), write_in_background=background
+    )
     original = consumer.commit
 
     def commit(offsets: list[TopicPartition], asynchronous: bool) -> None:
@@ -279,8 +305,11 @@ def test_on_assign_falls_back_to_assign_under_an_eager_strategy() -> None:
     assert journal[-1] == ("eager", [(0, 7)])
 
 
-def test_revoked_partitions_are_dropped_from_the_batch_in_hand() -> None:
-    loop, consumer, _, _, journal = make([[Msg(0, 0, 1), Msg(1, 0, 2)]], policy=SizeOrAge(10, 60.0))
+@BOTH_WAYS
+def test_revoked_partitions_are_dropped_from_the_batch_in_hand(background: bool) -> None:
+    loop, consumer, _, _, journal = make(
+        [[Msg(0, 0, 1), Msg(1, 0, 2)]], policy=SizeOrAge(10, 60.0), write_in_background=background
+    )
     original = consumer.consume
 
     def consume(num_messages: int, timeout: float) -> list[Msg]:
