@@ -116,23 +116,15 @@ def test_a_batch_whose_background_write_failed_is_written_again_before_the_next(
 
 
 def test_stopping_commits_the_batch_in_flight_and_waits_for_that_commit() -> None:
-    modes: list[bool] = []
     step = GatedStep([])  # the write is still in flight when the stop request is seen
     loop, consumer, _, _, journal = make(
         [[Msg(0, 0, 1)]], step=step, policy=SizeOrAge(1, 60.0), write_in_background=True
     )
     threading.Timer(0.2, step.gate.set).start()
-    original = consumer.commit
-
-    def commit(offsets: list[TopicPartition], asynchronous: bool) -> None:
-        modes.append(asynchronous)
-        original(offsets, asynchronous)
-
-    consumer.commit = commit  # type: ignore[method-assign]
     loop.run(consumer.stop)
     assert journal[:2] == [("write", [1]), ("commit", [(0, 1)])]
     assert journal[-1] == "close"
-    assert modes == [False]  # the last commit before closing waits for the broker
+    assert consumer.commit_modes == [False]  # the last commit before closing waits for the broker
 
 
 def test_a_bug_in_a_background_write_ends_the_loop_without_a_commit() -> None:
