@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from loguru import logger
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
 
 from iot_pipeline.adapter.dedup import DuplicateFilter
 from iot_pipeline.adapter.delivery import Delivery, DeliveryMetrics, RecordSink
@@ -26,6 +26,7 @@ from iot_pipeline.adapter.fleet import Fleet, FleetMetrics
 from iot_pipeline.adapter.incoming import Acknowledge, Incoming
 from iot_pipeline.adapter.ledger import AckLedger, LedgerMetrics
 from iot_pipeline.adapter.options import AdapterOptions
+from iot_pipeline.adapter.plain_metrics import PlainCounter, PlainHistogram
 from iot_pipeline.adapter.reasons import Rejection
 from iot_pipeline.adapter.transform import RecordMaker
 from iot_pipeline.adapter.validation import GatewayStatus, SourceFormat, TagReading, parse_message
@@ -47,10 +48,11 @@ class AdapterMetrics:
         self.ledger = LedgerMetrics(registry)
         self.delivery = DeliveryMetrics(registry)
         self.fleet = FleetMetrics(registry)
-        self.received = Counter(
+        # Updated for every message: plain numbers read when scraped (see plain_metrics).
+        self.received = PlainCounter(
             "mqtt_adapter_messages_received_total", "MQTT messages received.", registry=registry
         )
-        self.readings = Counter(
+        self.readings = PlainCounter(
             "mqtt_adapter_readings_total",
             "Valid RuuviTag readings, by payload family.",
             ["source"],
@@ -72,7 +74,7 @@ class AdapterMetrics:
             "Ruuvi Air Format 6 readings dropped because the tag is heard in E1 (the spec's rule).",
             registry=registry,
         )
-        self.transform_duration = Histogram(
+        self.transform_duration = PlainHistogram(
             "mqtt_adapter_transformation_duration_seconds",
             "Time to validate, transform and serialize one message.",
             buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
