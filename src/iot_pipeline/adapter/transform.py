@@ -158,6 +158,22 @@ class RecordMaker:
             for sensor, spec in DERIVED_FIELDS.items()
         }
 
+    @property
+    def derived(self) -> bool:
+        return self._derived
+
+    def battery_percent(self, volts: float) -> float:
+        return self._battery.percent(volts)
+
+    def plan(self, data_format: int) -> tuple[tuple[str, str, str, str, float, float], ...]:
+        """(field, sensor, device_type, unit, low, high) of each measured sensor of a data
+        format, in record order: what __call__ makes records of (record_writer reuses it)."""
+        return self._plans[data_format]
+
+    def derived_plan(self) -> Mapping[str, tuple[str, str, float, float]]:
+        """sensor: (device_type, unit, low, high) of each derived quantity."""
+        return self._derived_plan
+
     def __call__(self, reading: TagReading) -> ReadingRecords:
         values = reading.values
         volts = getattr(values, "battery", None)  # Ruuvi Air reports no battery

@@ -125,6 +125,14 @@ def _optional_int(value: int | None) -> bytes:
     return b"\x00" if value is None else b"\x02" + _long(value)
 
 
+# The encodings a caller assembling records itself (adapter.record_writer) builds on.
+avro_long: Final = _long
+avro_string: Final = _string
+avro_optional_double: Final = _optional_double
+avro_optional_int: Final = _optional_int
+pack_double: Final = _DOUBLE.pack
+
+
 def _location(location: Mapping[str, Any] | None) -> bytes:
     """The ["null", Location] union: branch 0, or branch 1 and the record's fields in order."""
     if location is None:
