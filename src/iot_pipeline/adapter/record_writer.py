@@ -40,7 +40,8 @@ Keyed = list[tuple[bytes, bytes]]
 WriteRecords = Callable[[TagReading], Keyed | None]
 
 _AIR_FORMATS: Final = frozenset({6, 0xE1})  # their metadata holds per-reading values
-_MAX_PLANS: Final = 100_000  # (tag, gateway, ...) combinations kept encoded
+# (tag, gateway, ...) combinations kept encoded: ~1-2 kB each, so at most ~20 MB.
+_MAX_PLANS: Final = 10_000
 # (field or sensor name, key, header + device_id + device_type, unit, low, high)
 _Sensor = tuple[str, bytes, bytes, bytes, float, float]
 _PlanKey = tuple[object, ...]
@@ -170,7 +171,9 @@ class RecordWriter:
         data_format = reading.values.data_format
         measured = tuple(sensor(*spec) for spec in self._maker.plan(data_format))
         derived = {
-            name: sensor(name, name, *spec) for name, spec in self._maker.derived_plan().items()
+            name: sensor(name, name, *spec)
+            for name, spec in self._maker.derived_plan().items()
+            if self._maker.derived
         }
         identity = (
             b"\x00" + _optional_string(reading.tag_mac) + _optional_string(reading.gateway_id)

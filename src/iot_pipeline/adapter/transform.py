@@ -116,7 +116,7 @@ class ReadingRecords:
 
 
 _INF: Final = float("inf")
-_MAX_TAGS: Final = 100_000  # tags whose device ids RecordMaker keeps
+_MAX_TAGS: Final = 10_000  # tags whose device ids RecordMaker keeps (~2 kB each)
 # A SensorRecord from a tuple, without NamedTuple's Python-level __new__ (the hot path).
 _new_sensor_record: Final = partial(tuple.__new__, SensorRecord)
 
