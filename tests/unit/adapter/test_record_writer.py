@@ -10,7 +10,6 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -28,12 +27,7 @@ from iot_pipeline.adapter.record_writer import (
 from iot_pipeline.adapter.transform import DEFAULT_THRESHOLDS, BatteryModel, RecordMaker, Threshold
 from iot_pipeline.adapter.validation import SourceFormat, TagReading, TimestampSource, parse_message
 from iot_pipeline.ruuvi import RuuviReading
-from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
-
-SCHEMA_STR = load_schema(READING_SCHEMA_FILE)
-SCHEMA = fastavro.parse_schema(json.loads(SCHEMA_STR))
-VECTORS = Path(__file__).parents[2] / "vectors" / "esp32_gateway_message.json"
-CONTRACT = json.loads(VECTORS.read_text(encoding="utf-8"))
+from tests.unit.adapter.test_transform_formats import CONTRACT, SCHEMA, SCHEMA_STR
 
 
 def _serialize(record: Mapping[str, Any]) -> bytes:
