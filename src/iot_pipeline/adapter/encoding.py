@@ -12,14 +12,14 @@ from loguru import logger
 from iot_pipeline.adapter.transform import ReadingRecords, Threshold, reading_records
 from iot_pipeline.adapter.validation import SourceFormat, TagReading, TimestampSource
 from iot_pipeline.ruuvi import decode_hex
-from iot_pipeline.schemas.reading_encoder import verified_reading_encoder
+from iot_pipeline.schemas.reading_encoder import ReadingEncoder, verified_reading_encoder
 
 EncodeRecords = Callable[[ReadingRecords], list[bytes]]
 
 
-def sample_records() -> ReadingRecords:
-    """Records of one fixed reading (the official 'valid' vector), to check an encoder on."""
-    reading = TagReading(
+def sample_reading() -> TagReading:
+    """One fixed reading (the official 'valid' vector), to check encoders on."""
+    return TagReading(
         source=SourceFormat.ESP32_FIRMWARE,
         tag_mac="CB:B8:33:4C:88:4F",
         gateway_id="sample-gw",
@@ -30,7 +30,11 @@ def sample_records() -> ReadingRecords:
         values=decode_hex("0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F"),
         raw="0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F",
     )
-    return reading_records(reading, {"temperature": Threshold(high=20.0)})
+
+
+def sample_records() -> ReadingRecords:
+    """Records of sample_reading(), to check an encoder on."""
+    return reading_records(sample_reading(), {"temperature": Threshold(high=20.0)})
 
 
 def serialize_each(serialize: Callable[[Mapping[str, Any]], bytes]) -> EncodeRecords:
@@ -52,4 +56,14 @@ def records_encoder(
     if encoder.encode_group(sample.shared, sample.sensors) != expected:
         logger.warning("fast group encoder differs from AvroSerializer; using AvroSerializer")
         return serialize_each(serialize)
-    return lambda records: encoder.encode_group(records.shared, records.sensors)
+    return GroupEncode(encoder)
+
+
+class GroupEncode:
+    """EncodeRecords with the verified fast encoder (record_writer builds on its encoder)."""
+
+    def __init__(self, encoder: ReadingEncoder) -> None:
+        self.reading_encoder = encoder
+
+    def __call__(self, records: ReadingRecords) -> list[bytes]:
+        return self.reading_encoder.encode_group(records.shared, records.sensors)

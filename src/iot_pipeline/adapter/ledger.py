@@ -15,9 +15,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from iot_pipeline.adapter.incoming import Acknowledge, Incoming
+from iot_pipeline.adapter.plain_metrics import PlainCounter, PlainHistogram
 
 # 1 ms to ~60 s in steps of 25 %: fine enough to read p50/p99 off the histogram (make bench).
 LATENCY_BUCKETS = tuple(round(0.001 * 1.25**i, 6) for i in range(50))
@@ -31,7 +32,8 @@ class LedgerMetrics:
     """What the ledger counts: messages waiting, records confirmed, redeliveries, ack latency."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.records = Counter(
+        # records and ack_latency change for every message: plain numbers (see plain_metrics).
+        self.records = PlainCounter(
             "mqtt_adapter_records_published_total",
             "Per-sensor records confirmed by Kafka.",
             registry=registry,
@@ -47,7 +49,7 @@ class LedgerMetrics:
             "MQTT messages waiting for Kafka confirmation before their acknowledgement.",
             registry=registry,
         )
-        self.ack_latency = Histogram(
+        self.ack_latency = PlainHistogram(
             "mqtt_adapter_ack_latency_seconds",
             "Time from receiving an MQTT message to acknowledging it after Kafka confirmed it.",
             buckets=LATENCY_BUCKETS,

@@ -116,6 +116,7 @@ class ReadingRecords:
 
 
 _INF: Final = float("inf")
+_MAX_TAGS: Final = 10_000  # tags whose device ids RecordMaker keeps (~2 kB each)
 # A SensorRecord from a tuple, without NamedTuple's Python-level __new__ (the hot path).
 _new_sensor_record: Final = partial(tuple.__new__, SensorRecord)
 
@@ -149,10 +150,29 @@ class RecordMaker:
             )
             for data_format, fields in SENSORS_BY_FORMAT.items()
         }
+        # Per tag, each sensor's device_id: built once, so the same string objects (their hash
+        # cached) key the encoder's caches on every reading (bounded).
+        self._device_ids: dict[str, dict[str, str]] = {}
         self._derived_plan = {
             sensor: (spec.device_type, spec.unit, *_bounds(thresholds.get(sensor)))
             for sensor, spec in DERIVED_FIELDS.items()
         }
+
+    @property
+    def derived(self) -> bool:
+        return self._derived
+
+    def battery_percent(self, volts: float) -> float:
+        return self._battery.percent(volts)
+
+    def plan(self, data_format: int) -> tuple[tuple[str, str, str, str, float, float], ...]:
+        """(field, sensor, device_type, unit, low, high) of each measured sensor of a data
+        format, in record order: what __call__ makes records of (record_writer reuses it)."""
+        return self._plans[data_format]
+
+    def derived_plan(self) -> Mapping[str, tuple[str, str, float, float]]:
+        """sensor: (device_type, unit, low, high) of each derived quantity."""
+        return self._derived_plan
 
     def __call__(self, reading: TagReading) -> ReadingRecords:
         values = reading.values
@@ -169,7 +189,7 @@ class RecordMaker:
             "rssi": reading.rssi,
             "measurement_sequence": values.measurement_sequence,
         }
-        prefix = device_id(reading.tag_mac, "")
+        ids = self._device_ids.get(reading.tag_mac) or self._ids_of(reading.tag_mac)
         new = _new_sensor_record
         sensors = []
         for field, sensor, device_type, unit, low, high in self._plans[values.data_format]:
@@ -178,16 +198,23 @@ class RecordMaker:
                 continue
             value = float(raw_value)
             sensors.append(
-                new((prefix + sensor, device_type, value, unit, value < low or value > high))
+                new((ids[sensor], device_type, value, unit, value < low or value > high))
             )
         if self._derived:
             plan = self._derived_plan
             for sensor, value in derived_values(values).items():
                 device_type, unit, low, high = plan[sensor]
                 sensors.append(
-                    new((prefix + sensor, device_type, value, unit, value < low or value > high))
+                    new((ids[sensor], device_type, value, unit, value < low or value > high))
                 )
         return ReadingRecords(shared, tuple(sensors))
+
+    def _ids_of(self, tag_mac: str) -> dict[str, str]:
+        if len(self._device_ids) >= _MAX_TAGS:
+            self._device_ids.clear()
+        ids = {sensor: device_id(tag_mac, sensor) for sensor in ALL_SENSOR_NAMES}
+        self._device_ids[tag_mac] = ids
+        return ids
 
 
 def reading_records(

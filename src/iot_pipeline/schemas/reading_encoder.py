@@ -79,18 +79,29 @@ def supports(schema_str: str) -> bool:
 
 def _varint(n: int) -> bytes:
     """Zig-zag varint, as Avro encodes int and long."""
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n & ~0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    return _uvarint((n << 1) ^ (n >> 63))  # never negative: both operands share n's sign
 
 
+def _uvarint(zz: int) -> bytes:
+    """The varint of a zig-zagged ``zz`` >= 0: branches by size instead of a loop a byte, as
+    RSSI (negative), sequence numbers (up to 24 bits) and millisecond timestamps (42 bits, in
+    two steps) are written for every reading."""
+    if zz < 0x80:
+        return _ONE_BYTE[zz]
+    if zz < 0x4000:
+        return bytes((zz & 0x7F | 0x80, zz >> 7))
+    if zz < 0x200000:
+        return bytes((zz & 0x7F | 0x80, zz >> 7 & 0x7F | 0x80, zz >> 14))
+    return bytes((zz & 0x7F | 0x80, zz >> 7 & 0x7F | 0x80, zz >> 14 & 0x7F | 0x80)) + _uvarint(
+        zz >> 21
+    )
+
+
+_ONE_BYTE: Final = tuple(bytes((n,)) for n in range(0x80))
 _SMALL: Final = tuple(_varint(n) for n in range(4096))
 # Metadata values up to this length are kept encoded (they repeat); longer ones are encoded anew.
 _CACHED_VALUE_CHARS: Final = 32
+_MAX_CACHED: Final = 100_000  # encodings kept per cache (a few MB at most)
 
 
 def _long(n: int) -> bytes:
@@ -112,6 +123,14 @@ def _optional_string(value: str | None) -> bytes:
 
 def _optional_int(value: int | None) -> bytes:
     return b"\x00" if value is None else b"\x02" + _long(value)
+
+
+# The encodings a caller assembling records itself (adapter.record_writer) builds on.
+avro_long: Final = _long
+avro_string: Final = _string
+avro_optional_double: Final = _optional_double
+avro_optional_int: Final = _optional_int
+pack_double: Final = _DOUBLE.pack
 
 
 def _location(location: Mapping[str, Any] | None) -> bytes:
@@ -148,6 +167,8 @@ class ReadingEncoder:
             raise ValueError("header must be the Confluent magic byte and a 4-byte schema id")
         self.header = header
         self._strings: dict[str, bytes] = {}
+        # (device_id, device_type): the header and both encoded, the constant start of a record.
+        self._heads: dict[tuple[str, str], bytes] = {}
 
     def _encode_shared(self, shared: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
         """The encodings of the SHARED_FIELDS: timestamp, the fields between unit and
@@ -161,16 +182,16 @@ class ReadingEncoder:
         )
         metadata = shared["metadata"]
         tail = bytearray()
+        get, cached = self._strings.get, self._cached
         if metadata:
             tail += _long(len(metadata))
-            get, cached = self._strings.get, self._cached
             for k, v in metadata.items():
                 tail += get(k) or cached(k)
                 # Short values repeat (source, format, gateway MAC); long ones (raw data) do not.
                 tail += (get(v) or cached(v)) if len(v) <= _CACHED_VALUE_CHARS else _string(v)
         tail += b"\x00"
-        tail += _optional_string(shared["tag_mac"])
-        tail += _optional_string(shared["gateway_id"])
+        for text in (shared["tag_mac"], shared["gateway_id"]):  # both repeat: kept encoded
+            tail += b"\x00" if text is None else b"\x02" + (get(text) or cached(text))
         tail += _optional_int(shared["rssi"])
         tail += _optional_int(shared["measurement_sequence"])
         return timestamp, middle, bytes(tail)
@@ -179,7 +200,7 @@ class ReadingEncoder:
         """Device ids, types and units repeat: keep their encodings (bounded)."""
         encoded = self._strings.get(text)
         if encoded is None:
-            if len(self._strings) >= 100_000:
+            if len(self._strings) >= _MAX_CACHED:
                 self._strings.clear()
             encoded = self._strings[text] = _string(text)
         return encoded
@@ -208,26 +229,31 @@ class ReadingEncoder:
         once, each item is (device_id, device_type, value, unit, is_anomaly). The same bytes as
         encode() of each record, with the shared fields encoded once for the group."""
         timestamp, middle, tail = self._encode_shared(shared)
-        cached = self._cached
-        get = self._strings.get  # encodings are never empty: ``or`` falls back only on a miss
-        header = self.header
+        # What follows the unit, by is_anomaly: the rest of the record is shared by the group.
+        normal, anomaly = middle + b"\x00" + tail, middle + b"\x01" + tail
+        head, unit_of = self._heads.get, self._strings.get  # never empty: ``or`` only on a miss
+        new_head, cached = self._head, self._cached
         pack = _DOUBLE.pack
         return [
             b"".join(
                 (
-                    header,
-                    get(device_id) or cached(device_id),
-                    get(device_type) or cached(device_type),
+                    head((device_id, device_type)) or new_head(device_id, device_type),
                     timestamp,
                     pack(value),
-                    get(unit) or cached(unit),
-                    middle,
-                    b"\x01" if is_anomaly else b"\x00",
-                    tail,
+                    unit_of(unit) or cached(unit),
+                    anomaly if is_anomaly else normal,
                 )
             )
             for device_id, device_type, value, unit, is_anomaly in items
         ]
+
+    def _head(self, device_id: str, device_type: str) -> bytes:
+        """The header, device_id and device_type of a record, kept (bounded)."""
+        if len(self._heads) >= _MAX_CACHED:
+            self._heads.clear()
+        encoded = self.header + _string(device_id) + _string(device_type)
+        self._heads[device_id, device_type] = encoded
+        return encoded
 
 
 def split_record(record: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[Any, ...]]:

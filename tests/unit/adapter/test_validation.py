@@ -518,3 +518,17 @@ def test_status_prefix_is_configurable() -> None:
     result = _parse("site/a/status/gw-1", {"state": "online"}, status_topic_prefix="site/a/status/")
     assert isinstance(result, GatewayStatus)
     assert result.gateway_id == "gw-1"
+
+
+def test_a_bad_gateway_mac_is_rejected_every_time_despite_the_mac_cache() -> None:
+    topic, received = GW_TOPIC, datetime.fromtimestamp(1.7e9, UTC)
+    body = {"gw_mac": "not-a-mac", "rssi": -60, "data": GW_DATA, "ts": 1_700_000_000}
+    for _ in range(3):
+        result = parse_message(topic, json.dumps(body).encode(), received)
+        assert isinstance(result, Rejection)
+        assert result.reason is RejectReason.BAD_MAC
+    body["gw_mac"] = "24-0a-c4-12-34-57"
+    for _ in range(2):
+        result = parse_message(topic, json.dumps(body).encode(), received)
+        assert isinstance(result, TagReading)
+        assert result.gateway_mac == "24:0A:C4:12:34:57"

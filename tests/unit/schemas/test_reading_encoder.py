@@ -17,6 +17,7 @@ from iot_pipeline.schemas.reading_encoder import (
     PER_RECORD_FIELDS,
     SHARED_FIELDS,
     ReadingEncoder,
+    _varint,
     split_record,
     supports,
     timestamp_millis,
@@ -184,3 +185,30 @@ def test_verified_encoder_is_used_only_when_it_matches_the_reference() -> None:
 def _group(record: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
     shared, item = split_record(record)
     return shared, [item]
+
+
+# One encoder for every example: its caches (strings, record heads) must never mix up records.
+_SHARED_ENCODER = ReadingEncoder(HEADER)
+small_text = st.sampled_from(["", "a", "b", "ä", "a_b", "°C", "x" * 33, "\u2603" * 20])
+
+
+@given(records, st.lists(st.tuples(small_text, small_text, finite, small_text, st.booleans())))
+def test_a_reused_encoder_keeps_each_group_apart(
+    base: dict[str, Any], items: list[tuple[str, str, float, str, bool]]
+) -> None:
+    shared, _ = split_record(base)
+    expected = [
+        _reference({**shared, **dict(zip(PER_RECORD_FIELDS, item, strict=True))}) for item in items
+    ]
+    assert _SHARED_ENCODER.encode_group(shared, items) == expected
+
+
+_EDGES = [0, 1, -1, 63, -64, 64, -65, 2**13 - 1, 2**13, 2**20 - 1, 2**20, -(2**20) - 1]
+_EDGES += [2**31 - 1, -(2**31), 2**41, 2**62, 2**63 - 1, -(2**63), 1_767_225_600_123]
+
+
+@pytest.mark.parametrize("number", _EDGES)
+def test_longs_at_every_varint_length_equal_fastavro(number: int) -> None:
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, "long", number)
+    assert _varint(number) == buffer.getvalue()

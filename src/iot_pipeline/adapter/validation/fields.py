@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -28,6 +29,9 @@ def short(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# Gateways send the same few MACs in every message: a bounded cache spares the regex (a bad MAC
+# raises, which lru_cache never keeps).
+@lru_cache(maxsize=4096)
 def normalize_mac(value: str, what: str) -> str:
     """``aa-bb-cc-dd-ee-ff`` / ``AA:BB:..`` into upper-case colon form; BAD_MAC otherwise."""
     if not MAC_PATTERN.match(value):

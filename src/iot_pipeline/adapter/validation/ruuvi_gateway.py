@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Final
 
 from pydantic import BaseModel, Field
@@ -90,6 +91,7 @@ def claims(_topic: str, obj: dict[str, Any]) -> bool:
     return "data" in obj and "raw" not in obj
 
 
+@lru_cache(maxsize=4096)  # a tag's topic repeats in every message: split and match it once
 def topic_macs(topic: str) -> tuple[str | None, str | None]:
     """(gateway MAC, tag MAC) the topic ``.../<gw_mac>/<tag_mac>`` names, None where it names
     none."""
