@@ -86,7 +86,7 @@ def _string(body: bytes, pos: int) -> tuple[bytes, int]:
     """The UTF-8 bytes of the string at ``pos`` (checked, not decoded when ASCII), and the
     position after it."""
     head = body[pos]
-    if head < 0x80 and not head & 1:  # a non-negative length below 64: one byte
+    if not head & 0x81:  # a non-negative length below 64: one byte
         length, pos = head >> 1, pos + 1
     else:
         length, pos = _varint(body, pos)
