@@ -149,25 +149,26 @@ def _optional(read: Read, body: bytes, pos: int, put: Put, null: bytes = NULL) -
 
 
 def _metadata(body: bytes, pos: int, put: Put) -> int:
-    count = body[pos]
-    if count == 0:  # an empty map: a zero count at once (the usual case)
+    if body[pos] == 0:  # an empty map: a zero count at once (the usual case)
         put(NULL)
         return pos + 1
     items: dict[str, str] = {}  # a dict, so a repeated key keeps fastavro's last value
-    while count:
-        if count < 0x80 and not count & 1:  # a positive count below 64: one byte
-            count, pos = count >> 1, pos + 1
+    while True:
+        head = body[pos]
+        if not head & 0x81:  # a non-negative count below 64: one byte
+            count, pos = head >> 1, pos + 1
         else:
             count, pos = _varint(body, pos)
             if count < 0:  # a block with its byte size: fastavro's writer never writes one
                 raise Uncommon
+        if not count:  # the end (also a zero written in more than one byte)
+            break
         for _ in range(count):
             key, pos = _string(body, pos)
             value, pos = _string(body, pos)
             items[key.decode()] = value.decode()
-        count = body[pos]
-    put(metadata_field(items))
-    return pos + 1
+    put(metadata_field(items))  # NULL for no items, as for an empty map
+    return pos
 
 
 def _transcode(body: bytes, pos: int) -> tuple[bytes, float]:
