@@ -7,7 +7,7 @@ pass over the body instead of fastavro building a dict (~10 us a reading) and
 
 Like ``encode_reading``, only the common case is handled: every union branch index 0 or 1, the
 boolean 0 or 1, varints of at most 8 bytes, UTF-8 text without a NUL character, non-blank names,
-ints in range, the timestamp in Python's datetime range, metadata in blocks with a positive count,
+ints in range, the timestamp in Python's datetime range, metadata blocks without a byte size,
 no byte left over. Anything else gives None and the caller takes the general way (fastavro, then
 ``encode_reading``), which decides: the same bytes, the same :class:`InvalidReading` or the same
 decoding error as before. So for every body :func:`transcode_reading` either gives exactly
