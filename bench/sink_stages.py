@@ -1,6 +1,7 @@
 """The sink's CPU a row, stage by stage, in this process (no stack needed): Avro decoding with and
-without logical types, the row tuple, COPY text, the one-pass binary encoding, and the whole
-consumer loop over in-memory messages (no Kafka, no database) on each path. Printed by
+without logical types, the row tuple, COPY text, the one-pass binary encoding, the transcoding
+of the Avro body straight to binary COPY (decoding and encoding in one), and the whole consumer
+loop over in-memory messages (no Kafka, no database) on each path. Printed by
 ``make bench BENCH=sink`` before the stack part; best of three interleaved passes over the same
 readings.
 """
@@ -23,11 +24,13 @@ from iot_pipeline.config import load_settings
 from iot_pipeline.kafka.consumer import FramedAvroDecoder
 from iot_pipeline.schemas import READING_SCHEMA_FILE, load_schema
 from iot_pipeline.simulator import service as simulator
+from iot_pipeline.sink.decoding import TranscodingDecoder
 from iot_pipeline.sink.metrics import SinkMetrics
 from iot_pipeline.sink.service import SinkService
 from iot_pipeline.sink.step import BINARY_ROWS, TUPLE_ROWS, RowFormat
 from iot_pipeline.storage.pgbinary import copy_data, encode_row
 from iot_pipeline.storage.reading_copy import encode_reading
+from iot_pipeline.storage.reading_transcode import transcode_reading
 from iot_pipeline.storage.rows import copy_line, reading_to_row
 from iot_pipeline.storage.writer import copy_payload
 
@@ -155,16 +158,22 @@ def _best_interleaved(stages: dict[str, Callable[[], object]], count: int) -> di
 
 
 def _loop(
-    schema: dict[str, Any], values: list[bytes], row_format: RowFormat[Any]
+    schema: dict[str, Any],
+    values: list[bytes],
+    row_format: RowFormat[Any],
+    transcode: bool = False,
 ) -> Callable[[], None]:
     binary = row_format is BINARY_ROWS
 
     def once() -> None:
+        registry = _Registry(schema)
         stop = threading.Event()
         messages = [_Message(i % 6, i // 6, v) for i, v in enumerate(values)]
         service = SinkService(
             _Consumer(messages, stop),  # type: ignore[arg-type]
-            FramedAvroDecoder(_Registry(schema), logical_types=not binary),
+            TranscodingDecoder(registry)
+            if transcode
+            else FramedAvroDecoder(registry, logical_types=not binary),
             _Store(binary),
             _Producer(),  # type: ignore[arg-type]
             topic="readings",
@@ -194,8 +203,17 @@ def stage_costs() -> dict[str, float]:
         "COPY text of the row (copy_line)": lambda: [copy_line(r) for r in rows],
         "binary tuple in one pass (encode_reading)": lambda: [encode_reading(r) for r in raw],
         "binary tuple the general way": lambda: [encode_row(reading_to_row(r)) for r in raw],
+        "decode + binary tuple (fastavro, encode_reading)": lambda: [
+            encode_reading(without.decode(v)) for v in values
+        ],
+        "transcode body to binary tuple (one pass)": lambda: [
+            transcode_reading(v, 5) for v in values
+        ],
         "whole loop, COPY text (earlier path)": _loop(schema, values, TUPLE_ROWS),
-        "whole loop, binary COPY (default)": _loop(schema, values, BINARY_ROWS),
+        "whole loop, binary COPY, fastavro + encode": _loop(schema, values, BINARY_ROWS),
+        "whole loop, binary COPY, transcoded (default)": _loop(
+            schema, values, BINARY_ROWS, transcode=True
+        ),
     }
     return _best_interleaved(stages, len(values))
 
@@ -206,7 +224,7 @@ def print_stage_costs() -> None:
         f"{READINGS:,} readings:"
     )
     for name, micros in stage_costs().items():
-        print(f"  {name + ':':<45}{micros:>7.1f} us")
+        print(f"  {name + ':':<50}{micros:>7.1f} us")
 
 
 if __name__ == "__main__":

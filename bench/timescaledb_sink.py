@@ -255,6 +255,7 @@ def variants() -> dict[str, dict[str, str]]:
     found = {
         "default settings": {},
         "decode, then write": {"DATA_SINK_WRITE_IN_BACKGROUND": "false"},
+        "fastavro, then encode (no transcoding)": {"DATA_SINK_TRANSCODE": "false"},
         "size-or-age batches": {"DATA_SINK_WRITE_WHEN_CAUGHT_UP": "false"},
         "COPY text (earlier path)": {"DATA_SINK_COPY_FORMAT": "text"},
         # The cost of security: the same records over SASL_SSL/SCRAM as the sink's principal.

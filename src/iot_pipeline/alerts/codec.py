@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,7 +43,7 @@ def event_to_record(event: AlertEvent) -> dict[str, Any]:
     }
 
 
-def event_from_record(record: dict[str, Any]) -> AlertEvent:
+def event_from_record(record: Mapping[str, Any]) -> AlertEvent:
     """Raises ValueError (or KeyError) for a record that is not a known alert event."""
     return AlertEvent(
         event_type=EventType(record["event_type"]),

@@ -180,6 +180,14 @@ class SinkSettings(BaseModel):
         "sink); text: a row tuple per reading, then COPY text (the earlier path). The values "
         "method always sends row tuples.",
     )
+    data_sink_transcode: bool = Field(
+        True,
+        description="With the binary COPY format: read the Avro body of each reading written "
+        "with the packaged schema straight into its binary COPY tuple (one pass, measured "
+        "faster, make bench sink); readings of any other writer schema, and uncommon ones, are "
+        "decoded and encoded the general way, with the same rejections. False: always decode "
+        "with fastavro, then encode (the earlier path).",
+    )
     data_sink_write_in_background: bool = Field(
         True,
         description="Write each batch on a thread of its own while the next batch is read and "

@@ -47,6 +47,16 @@ def without_logical_types(schema: Any) -> Any:
     return schema
 
 
+def schema_id_of(value: bytes) -> int:
+    """The writer schema id of a Confluent-framed value; raises SerializationError for a value
+    that is not framed so (poison)."""
+    if len(value) < 5 or value[0] != MAGIC_BYTE:
+        raise SerializationError(
+            "not Confluent-framed Avro (expected magic byte 0 and a 4-byte schema id)"
+        )
+    return int.from_bytes(value[1:5], "big")
+
+
 class FramedAvroDecoder:
     """``logical_types=False``: values as their Avro type (see :func:`without_logical_types`)."""
 
@@ -61,7 +71,9 @@ class FramedAvroDecoder:
             return None
         return self.decode(value)
 
-    def _writer_schema(self, schema_id: int) -> Any:
+    def writer_schema(self, schema_id: int) -> Any:
+        """The parsed writer schema of ``schema_id`` (fetched once; raises the registry's
+        errors, see :func:`is_transient_decode_error`)."""
         parsed = self._parsed.get(schema_id)
         if parsed is None:
             schema = self._registry.get_schema(schema_id)
@@ -75,11 +87,7 @@ class FramedAvroDecoder:
         return parsed
 
     def decode(self, value: bytes) -> dict[str, Any]:
-        if len(value) < 5 or value[0] != MAGIC_BYTE:
-            raise SerializationError(
-                "not Confluent-framed Avro (expected magic byte 0 and a 4-byte schema id)"
-            )
-        writer = self._writer_schema(int.from_bytes(value[1:5], "big"))
+        writer = self.writer_schema(schema_id_of(value))
         try:
             record = fastavro.schemaless_reader(io.BytesIO(value[5:]), writer, None)
         except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:

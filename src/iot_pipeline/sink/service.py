@@ -38,6 +38,7 @@ from iot_pipeline.observability.metrics import serve_metrics
 from iot_pipeline.retry import Backoff
 from iot_pipeline.runtime import tune_for_throughput
 from iot_pipeline.schemas.registry import registry_client_config
+from iot_pipeline.sink.decoding import TranscodingDecoder
 from iot_pipeline.sink.metrics import SinkMetrics
 from iot_pipeline.sink.step import (
     BINARY_ROWS,
@@ -280,8 +281,11 @@ def _service(
     dlq = Producer(producer_config(settings, f"{client_id}-dlq"))
     method = WriteMethod(settings.data_sink_write_method)
     binary = settings.data_sink_copy_format == "binary" and method is not WriteMethod.VALUES
-    decoder = FramedAvroDecoder(
-        SchemaRegistryClient(registry_client_config(settings)), logical_types=not binary
+    registry = SchemaRegistryClient(registry_client_config(settings))
+    decoder: Decoder = (
+        TranscodingDecoder(registry)
+        if binary and settings.data_sink_transcode
+        else FramedAvroDecoder(registry, logical_types=not binary)
     )
     store = BinaryDatabaseStore(engine, method) if binary else DatabaseStore(engine, method)
     return SinkService(

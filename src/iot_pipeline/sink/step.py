@@ -7,7 +7,8 @@ returned to the loop, which dead-letters them; an unreachable database raises
 :class:`~iot_pipeline.stream.Transient` (the loop pauses and retries).
 
 Two row formats: :data:`BINARY_ROWS` (the service's default) encodes each reading straight to a
-binary COPY tuple (:func:`~iot_pipeline.storage.reading_copy.encode_reading`);
+binary COPY tuple (:func:`~iot_pipeline.storage.reading_copy.encode_reading`, or already while
+decoding: :class:`~iot_pipeline.sink.decoding.TranscodingDecoder`);
 :data:`TUPLE_ROWS` builds a row tuple, sent as COPY text or INSERT values. Both reject the same
 records with the same reasons.
 """
@@ -25,8 +26,9 @@ from sqlalchemy import Engine
 
 from iot_pipeline.kafka.dead_letter import DeadLetterReason
 from iot_pipeline.schemas.records import InvalidReading
+from iot_pipeline.sink.decoding import encoded_row
 from iot_pipeline.sink.metrics import SinkMetrics, observe_many
-from iot_pipeline.storage.reading_copy import EncodedRow, encode_reading
+from iot_pipeline.storage.reading_copy import EncodedRow
 from iot_pipeline.storage.rows import Row, reading_to_row
 from iot_pipeline.storage.schema import WRITE_COLUMNS
 from iot_pipeline.storage.writer import (
@@ -49,7 +51,7 @@ class RowFormat(Generic[V]):
     """What a decoded reading becomes (``make`` raises InvalidReading) and its time in epoch
     seconds."""
 
-    make: Callable[[dict[str, Any]], V]
+    make: Callable[[Mapping[str, Any]], V]
     epoch_seconds: Callable[[V], float]
 
 
@@ -62,7 +64,7 @@ def _encoded_time(row: EncodedRow) -> float:
 
 
 TUPLE_ROWS: RowFormat[Row] = RowFormat(reading_to_row, _tuple_time)
-BINARY_ROWS: RowFormat[EncodedRow] = RowFormat(encode_reading, _encoded_time)
+BINARY_ROWS: RowFormat[EncodedRow] = RowFormat(encoded_row, _encoded_time)
 
 
 class RowStore(Protocol[V_contra]):
@@ -143,7 +145,7 @@ class StoreRows(StepBase[V]):
 
     def transform(self, message: Message, record: Mapping[str, Any]) -> V:
         try:
-            return self._make(record)  # type: ignore[arg-type]
+            return self._make(record)
         except InvalidReading as exc:
             raise Rejected(DeadLetterReason.INVALID_READING, exc.reason) from exc
 

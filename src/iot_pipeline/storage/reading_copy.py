@@ -14,6 +14,7 @@ The timestamp is taken as Unix milliseconds, which is what the sink's decoder gi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring
 from typing import Any, Final, NamedTuple
@@ -37,9 +38,9 @@ from iot_pipeline.storage.schema import WRITE_COLUMNS
 # The Unix-millisecond range reading_to_row accepts (Python's datetime range, years 1-9999).
 MIN_MILLIS: Final = (datetime(1, 1, 1, tzinfo=EPOCH.tzinfo) - EPOCH) // timedelta(milliseconds=1)
 MAX_MILLIS: Final = (datetime.max.replace(tzinfo=EPOCH.tzinfo) - EPOCH) // timedelta(milliseconds=1)
-_INT32_MIN: Final = -(2**31)
-_INT32_MAX: Final = 2**31 - 1
-_FIVE_NULLS: Final = NULL * 5
+INT32_MIN: Final = -(2**31)
+INT32_MAX: Final = 2**31 - 1
+FIVE_NULLS: Final = NULL * 5
 _TIMESTAMP: Final = WRITE_COLUMNS.index("timestamp")
 
 
@@ -49,25 +50,26 @@ class EncodedRow(NamedTuple):
     (for the sensor-to-commit latency)."""
 
     data: bytes
-    record: dict[str, Any]
+    record: Mapping[str, Any]
     at: float
 
 
-class _Uncommon(Exception):
-    """The record is not in the common shape; the general path decides."""
+class Uncommon(Exception):
+    """The record is not in the common shape; the general path decides. (Also raised by
+    :mod:`iot_pipeline.storage.reading_transcode`, which builds on the field encoders here.)"""
 
 
 def _text(value: Any) -> bytes:
     if type(value) is not str or "\x00" in value:
-        raise _Uncommon
+        raise Uncommon
     data = value.encode()
     return length_prefix(len(data)) + data
 
 
-def _name(value: Any) -> bytes:
+def name_field(value: Any) -> bytes:
     """A required, non-blank text (device_id, device_type)."""
     if type(value) is not str or not value.strip():
-        raise _Uncommon
+        raise Uncommon
     return _text(value)
 
 
@@ -80,41 +82,41 @@ def _float(value: Any) -> bytes:
         return float8_field(8, value)
     if value is None:
         return NULL
-    raise _Uncommon
+    raise Uncommon
 
 
-def _int32(value: Any) -> bytes:
-    if type(value) is int and _INT32_MIN <= value <= _INT32_MAX:
+def optional_int32_field(value: Any) -> bytes:
+    if type(value) is int and INT32_MIN <= value <= INT32_MAX:
         return int4_field(4, value)
     if value is None:
         return NULL
-    raise _Uncommon
+    raise Uncommon
 
 
 def _location(location: Any) -> list[bytes]:
     if location is None:
-        return [_FIVE_NULLS]
+        return [FIVE_NULLS]
     if type(location) is not dict:
-        raise _Uncommon
+        raise Uncommon
     get = location.get
     return [
         _float(get("latitude")),
         _float(get("longitude")),
         _optional_text(get("building")),
-        _int32(get("floor")),
+        optional_int32_field(get("floor")),
         _optional_text(get("zone")),
     ]
 
 
-def _metadata(value: Any) -> bytes:
+def metadata_field(value: Any) -> bytes:
     if value is None or value == {}:
         return NULL
     if type(value) is not dict:
-        raise _Uncommon
+        raise Uncommon
     members = []
     for key, item in value.items():
         if type(key) is not str or type(item) is not str or "\x00" in key or "\x00" in item:
-            raise _Uncommon
+            raise Uncommon
         members.append(f"{encode_basestring(key)}:{encode_basestring(item)}")
     # What json.dumps(value, ensure_ascii=False, separators=(",", ":")) writes for a map of
     # strings (the same string encoder), without its general machinery.
@@ -126,18 +128,18 @@ def _common(record: dict[str, Any]) -> tuple[bytes, float]:
     get = record.get
     millis = get("timestamp")
     if type(millis) is not int or not MIN_MILLIS <= millis <= MAX_MILLIS:
-        raise _Uncommon
+        raise Uncommon
     is_anomaly = get("is_anomaly", False)
     if is_anomaly is True:
         anomaly = TRUE
     elif is_anomaly is False:
         anomaly = FALSE
     else:
-        raise _Uncommon
+        raise Uncommon
     parts = [
         FIELD_COUNT,
-        _name(get("device_id")),
-        _name(get("device_type")),
+        name_field(get("device_id")),
+        name_field(get("device_type")),
         millis_timestamp_field(millis),
         _float(get("value")),
         _text(get("unit")),
@@ -146,17 +148,17 @@ def _common(record: dict[str, Any]) -> tuple[bytes, float]:
         _float(get("signal_strength")),
         _optional_text(get("firmware_version")),
         anomaly,
-        _metadata(get("metadata")),
+        metadata_field(get("metadata")),
         NULL,  # tags: readings carry none
         _optional_text(get("tag_mac")),
         _optional_text(get("gateway_id")),
-        _int32(get("rssi")),
-        _int32(get("measurement_sequence")),
+        optional_int32_field(get("rssi")),
+        optional_int32_field(get("measurement_sequence")),
     ]
     return b"".join(parts), millis / 1000.0
 
 
-def _general(record: dict[str, Any]) -> tuple[bytes, float]:
+def _general(record: Mapping[str, Any]) -> tuple[bytes, float]:
     row = reading_to_row(record)
     try:
         data = encode_row(row)
@@ -165,11 +167,11 @@ def _general(record: dict[str, Any]) -> tuple[bytes, float]:
     return data, row[_TIMESTAMP].timestamp()
 
 
-def encode_reading(record: dict[str, Any]) -> EncodedRow:
+def encode_reading(record: Mapping[str, Any]) -> EncodedRow:
     """The record as a binary COPY tuple; raises :class:`InvalidReading` for a record that cannot
     become a row (the reason :func:`reading_to_row` gives)."""
     try:
         data, at = _common(record) if type(record) is dict else _general(record)
-    except (_Uncommon, UnicodeEncodeError):
+    except (Uncommon, UnicodeEncodeError):
         data, at = _general(record)
     return EncodedRow(data, record, at)

@@ -9,7 +9,7 @@ meanwhile (the consumer stays in its group); a stop request ends the retrying wi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from confluent_kafka import Message
@@ -24,9 +24,11 @@ EMPTY_VALUE = "empty value"  # the detail of a record without a value (a tombsto
 
 class Decoder(Protocol):
     """A message's value as a record (None when the message has none); raises on bad input.
-    :class:`iot_pipeline.kafka.consumer.FramedAvroDecoder` is the project's."""
+    :class:`iot_pipeline.kafka.consumer.FramedAvroDecoder` is the project's (a dict); the sink's
+    :class:`iot_pipeline.sink.decoding.TranscodingDecoder` gives a mapping whose fields are read
+    only when needed."""
 
-    def __call__(self, message: Message) -> dict[str, Any] | None: ...
+    def __call__(self, message: Message) -> Mapping[str, Any] | None: ...
 
 
 class Poison(Exception):
@@ -40,7 +42,7 @@ def decode_with_retry(
     backoff: Backoff,
     wait: Callable[[float], None],
     stopping: Callable[[], bool],
-) -> dict[str, Any] | None:
+) -> Mapping[str, Any] | None:
     """The decoded record, or None for an empty value; raises :class:`Poison` for a record that
     never will decode, :class:`Abandon` if asked to stop while the registry is unreachable."""
     attempt = 0
