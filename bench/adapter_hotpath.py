@@ -91,7 +91,7 @@ def measure() -> float:
     from paho.mqtt.client import _ConnectionState
     from prometheus_client import CollectorRegistry
 
-    from bench.peers import GATEWAY, TAG, gateway_message
+    from bench.gateway_messages import GATEWAY, TAG, gateway_message
     from iot_pipeline.adapter.encoding import records_encoder
     from iot_pipeline.adapter.options import build_options
     from iot_pipeline.adapter.pipeline import Adapter, AdapterMetrics

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bench.adapter_process import REPO, AdapterProcess, bench_login, free_port, publish_lines
 from bench.common import create_topic, delete_topic, stack
+from bench.gateway_messages import GATEWAY, TAG, gateway_message
 from bench.peers_drain import Drain, _Run, watch
 from bench.peers_storage import storage_part
 from bench.peers_telegraf import (
@@ -44,34 +44,11 @@ from bench.peers_telegraf import (
 )
 from iot_pipeline.adapter.transform import DEFAULT_THRESHOLDS, reading_records
 from iot_pipeline.adapter.validation import TagReading, parse_message
-from iot_pipeline.ruuvi import RuuviReading, encode_hex
 
 MESSAGES = int(os.environ.get("BENCH_PEERS_MESSAGES", "40000"))
 DERIVED_VALUES = os.environ.get("BENCH_PEERS_DERIVED_VALUES", "false").lower() == "true"
 BASELINE = os.environ.get("BENCH_PEERS_BASELINE")
 SHARED = int(os.environ.get("BENCH_PEERS_SHARED", "1"))
-GATEWAY = "24:0A:C4:12:34:56"
-TAG = "BE:AC:00:00:00:19"
-# A Format 5 payload inside a BLE advertisement: flags, then manufacturer data (Ruuvi, 0x0499).
-_AD_PREFIX = "0201061BFF9904"
-
-
-def gateway_message(sequence: int, now: int) -> str:
-    """One official Ruuvi Gateway message (firmware >= 1.15: integer timestamps)."""
-    reading = RuuviReading(
-        5, 20.0 + sequence % 100 / 10, 45.5, 100500, 0.012, -0.004, 1.001, 4, 2.95,
-        sequence % 255, sequence % 65535, TAG,
-    )  # fmt: skip
-    body = {
-        "gw_mac": GATEWAY,
-        "rssi": -60,
-        "aoa": [],
-        "gwts": now,
-        "ts": now,
-        "data": _AD_PREFIX + encode_hex(reading),
-        "coords": "",
-    }
-    return json.dumps(body, separators=(",", ":"))
 
 
 def records_per_message() -> int:

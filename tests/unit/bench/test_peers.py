@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bench.peers import GATEWAY, TAG, gateway_message
+from bench.gateway_messages import GATEWAY, TAG, gateway_message
 from bench.peers_drain import watch
 from bench.peers_telegraf import kafka_to_postgres_config, mqtt_to_kafka_config
 from iot_pipeline.adapter.validation import SourceFormat, TagReading, parse_message
