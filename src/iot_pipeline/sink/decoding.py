@@ -57,11 +57,11 @@ class TranscodedReading(Mapping[str, Any]):
 
 
 class TranscodingDecoder:
-    """Values as their Avro type, like ``FramedAvroDecoder(logical_types=False)``: what the
+    """Timestamps as int milliseconds, like ``FramedAvroDecoder(millis_as_int=True)``: what the
     binary COPY encoding takes (timestamp-millis as int milliseconds)."""
 
     def __init__(self, registry: SchemaSource) -> None:
-        self._avro = FramedAvroDecoder(registry, logical_types=False)
+        self._avro = FramedAvroDecoder(registry, millis_as_int=True)
         self._transcodable: dict[int, bool] = {}
 
     def __call__(self, message: Message) -> Mapping[str, Any] | None:

@@ -285,7 +285,7 @@ def _service(
     decoder: Decoder = (
         TranscodingDecoder(registry)
         if binary and settings.data_sink_transcode
-        else FramedAvroDecoder(registry, logical_types=not binary)
+        else FramedAvroDecoder(registry, millis_as_int=binary)
     )
     store = BinaryDatabaseStore(engine, method) if binary else DatabaseStore(engine, method)
     return SinkService(

@@ -47,8 +47,8 @@ from iot_pipeline.storage.reading_copy import (
 # The SHA-256 fingerprint of the Parsing Canonical Form of the writer schema this module reads:
 # iot_sensor_reading.avsc as this module was written (a unit test fails when the packaged schema
 # changes, so the transcoder is revisited with it). The form drops docs, defaults and logical
-# types, which do not change the bytes; the sink reads timestamp-millis as int milliseconds
-# either way. A message written with any other schema takes the general path.
+# types; docs and defaults do not change the bytes, logical types are checked apart (only
+# timestamp-millis, or none, is read here). Any other schema takes the general path.
 WRITTEN_FOR: Final = "a30375086d3b57120e033443d65739594ed7ea9852e5e588dad65b6862ea47d8"
 
 _FLOAT8_LENGTH: Final = length_prefix(8)
@@ -65,8 +65,21 @@ Put = Callable[[bytes], None]
 Read = Callable[[bytes, int, Put], int]
 
 
+def _logical_types(schema: Any) -> set[str]:
+    if isinstance(schema, dict):
+        found = {schema["logicalType"]} if "logicalType" in schema else set()
+        return found.union(*(_logical_types(value) for value in schema.values()))
+    if isinstance(schema, list):
+        return set().union(*(_logical_types(item) for item in schema))
+    return set()
+
+
 def is_transcodable(writer_schema: Any) -> bool:
-    """Whether bodies written with ``writer_schema`` (parsed or not) are the ones read here."""
+    """Whether bodies written with ``writer_schema`` (parsed or not) are the ones read here. The
+    canonical form ignores logical types, so they are checked apart: a timestamp written as
+    ``timestamp-micros`` has the same form but other bytes' meaning."""
+    if not _logical_types(writer_schema) <= {"timestamp-millis"}:
+        return False
     return bool(fingerprint(to_parsing_canonical_form(writer_schema), "SHA-256") == WRITTEN_FOR)
 
 

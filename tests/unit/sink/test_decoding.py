@@ -39,13 +39,13 @@ from tests.unit.sink.test_service_loop import (
     PgError,
 )
 from tests.unit.storage.test_reading_copy import T0_MS, random_record
-from tests.unit.storage.test_reading_transcode import FULL, WIDE
+from tests.unit.storage.test_reading_transcode import FULL, MICROS, WIDE
 
 SCHEMA: dict[str, Any] = json.loads(load_schema(READING_SCHEMA_FILE))
 # A compatible evolution the transcoder was not written for, whose bodies it would read without
 # noticing: the last two fields swapped (readers match fields by name).
 EVOLVED: dict[str, Any] = {**SCHEMA, "fields": [*SCHEMA["fields"][:-2], *SCHEMA["fields"][:-3:-1]]}
-CURRENT, NEWER, JSON_SCHEMA = 7, 8, 9
+CURRENT, NEWER, JSON_SCHEMA, IN_MICROS = 7, 8, 9, 10
 
 
 class Registry:
@@ -61,6 +61,8 @@ class Registry:
             return Schema(json.dumps(SCHEMA), "AVRO")
         if schema_id == NEWER:
             return Schema(json.dumps(EVOLVED), "AVRO")
+        if schema_id == IN_MICROS:
+            return Schema(json.dumps(MICROS), "AVRO")
         if schema_id == JSON_SCHEMA:
             return Schema('{"type": "object"}', "JSON")
         raise SchemaRegistryError(404, 40403, "Schema not found")
@@ -75,7 +77,7 @@ def framed(record: dict[str, Any], schema_id: int = CURRENT) -> bytes:
 
 def general(value: bytes) -> EncodedRow:
     """The earlier path: fastavro without logical types, then encode_reading."""
-    return encode_reading(FramedAvroDecoder(Registry(), logical_types=False).decode(value))
+    return encode_reading(FramedAvroDecoder(Registry(), millis_as_int=True).decode(value))
 
 
 def test_readings_of_the_current_schema_are_transcoded_to_the_general_rows() -> None:
@@ -119,6 +121,23 @@ def test_another_writer_schema_is_decoded_the_general_way() -> None:
     assert registry.calls == [NEWER]  # each schema fetched (and judged) once
 
 
+def test_a_timestamp_written_in_microseconds_is_stored_at_its_time() -> None:
+    """timestamp-micros has the packaged schema's canonical form: neither the transcoder nor the
+    general path may read its microseconds as milliseconds."""
+    millis = 157_766_400_000  # 1975: its microseconds are in range as milliseconds too
+    body = io.BytesIO()
+    micros = {**FULL, "timestamp": millis * 1000}  # an int is written as it is
+    fastavro.schemaless_writer(body, fastavro.parse_schema(MICROS), micros)
+    value = b"\x00" + struct.pack(">I", IN_MICROS) + body.getvalue()
+    for decoder in (
+        TranscodingDecoder(Registry()),
+        FramedAvroDecoder(Registry(), millis_as_int=True),
+    ):
+        row = encoded_row(decoder.decode(value))
+        assert row.data == encode_reading({**FULL, "timestamp": millis}).data
+        assert row.at == millis / 1000
+
+
 @pytest.mark.parametrize(
     "changes",
     [{"device_id": "a\x00b"}, {"device_id": " "}, {"rssi": 2**31}, {"timestamp": 2**53}],
@@ -157,7 +176,7 @@ def _poison(decode: Any, value: bytes) -> str:
     ],
 )
 def test_poison_is_poison_with_the_same_reason(value: bytes) -> None:
-    reason = _poison(FramedAvroDecoder(Registry(), logical_types=False), value)
+    reason = _poison(FramedAvroDecoder(Registry(), millis_as_int=True), value)
     assert _poison(TranscodingDecoder(Registry()), value) == reason
 
 

@@ -15,7 +15,7 @@ import fastavro
 import pytest
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from iot_pipeline.kafka.consumer import without_logical_types
+from iot_pipeline.kafka.consumer import millis_as_long
 from iot_pipeline.schemas.records import InvalidReading
 from iot_pipeline.schemas.registry import READING_SCHEMA_FILE, load_schema
 from iot_pipeline.storage.reading_copy import MAX_MILLIS, MIN_MILLIS, encode_reading
@@ -27,11 +27,11 @@ from iot_pipeline.storage.reading_transcode import (
 from tests.unit.storage.test_reading_copy import BASE, random_record
 
 SCHEMA: dict[str, Any] = json.loads(load_schema(READING_SCHEMA_FILE))
-PARSED = fastavro.parse_schema(without_logical_types(SCHEMA))
+PARSED = fastavro.parse_schema(millis_as_long(SCHEMA))
 # The bodies are written with every int a long: the same bytes (both are zigzag varints), but
 # fastavro's writer then writes ints out of int32 range too, as another producer could.
 WIDE = fastavro.parse_schema(
-    json.loads(json.dumps(without_logical_types(SCHEMA)).replace('"int"', '"long"'))
+    json.loads(json.dumps(millis_as_long(SCHEMA)).replace('"int"', '"long"'))
 )
 
 FULL: dict[str, Any] = {
@@ -265,14 +265,20 @@ def test_the_packaged_schema_is_the_one_the_transcoder_reads() -> None:
     assert fingerprint(to_parsing_canonical_form(SCHEMA), "SHA-256") == WRITTEN_FOR
     assert is_transcodable(SCHEMA)
     assert is_transcodable(PARSED)
-    assert is_transcodable(without_logical_types(SCHEMA))
+    assert is_transcodable(millis_as_long(SCHEMA))
     undocumented = {**SCHEMA, "doc": "other words"}
     assert is_transcodable(undocumented)
+
+
+# Same canonical form (logical types are not part of it), other meaning of the timestamp's bytes.
+MICROS: dict[str, Any] = json.loads(
+    json.dumps(SCHEMA).replace('"timestamp-millis"', '"timestamp-micros"')
+)
 
 
 def test_another_writer_schema_is_not_transcodable() -> None:
     added = {**SCHEMA, "fields": [*SCHEMA["fields"], {"name": "x", "type": "int", "default": 0}]}
     reordered = {**SCHEMA, "fields": list(reversed(SCHEMA["fields"]))}
     renamed = {**SCHEMA, "name": "OtherReading"}
-    for schema in (added, reordered, renamed):
+    for schema in (added, reordered, renamed, MICROS):
         assert not is_transcodable(schema)
