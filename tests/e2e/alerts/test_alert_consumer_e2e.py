@@ -84,6 +84,10 @@ class AlertTopicReader:
                 "group.id": env["TEST_READER_GROUP"],
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
+                # The alerts topic was created just before: if a broker's metadata does not list
+                # it yet, the subscription is looked at again only on the next metadata refresh
+                # (5 minutes by default), and every alert in between goes unread.
+                "topic.metadata.refresh.interval.ms": 1000,
             }
         )
         self._consumer.subscribe([topic])
