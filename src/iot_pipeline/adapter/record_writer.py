@@ -20,7 +20,7 @@ from typing import Final, NamedTuple
 
 from loguru import logger
 
-from iot_pipeline.adapter.encoding import EncodeRecords, sample_reading
+from iot_pipeline.adapter.encoding import EncodeRecords, GroupEncode, sample_reading
 from iot_pipeline.adapter.transform import RecordMaker, device_id, reading_metadata
 from iot_pipeline.adapter.validation import SourceFormat, TagReading
 from iot_pipeline.ruuvi import RuuviReading
@@ -213,10 +213,9 @@ def record_writer(
 ) -> WriteRecords | None:
     """A RecordWriter when ``encode`` is the fast group encoder and the writer's records equal
     general_records() for every sample (sample_readings() by default); otherwise None."""
-    encoder = getattr(encode, "reading_encoder", None)
-    if not isinstance(encoder, ReadingEncoder):
+    if not isinstance(encode, GroupEncode):
         return None
-    writer = RecordWriter(maker, encoder)
+    writer = RecordWriter(maker, encode.reading_encoder)
     for reading in sample_readings() if samples is None else samples:
         written = writer(reading)
         if written is not None and written != general_records(maker, encode, reading):

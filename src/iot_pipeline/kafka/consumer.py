@@ -25,6 +25,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import SerializationError
 
 MAGIC_BYTE = 0
+FRAME_SIZE = 5  # the magic byte and the 4-byte schema id before the Avro body
 
 
 class SchemaSource(Protocol):
@@ -52,11 +53,11 @@ def millis_as_long(schema: Any) -> Any:
 def schema_id_of(value: bytes) -> int:
     """The writer schema id of a Confluent-framed value; raises SerializationError for a value
     that is not framed so (poison)."""
-    if len(value) < 5 or value[0] != MAGIC_BYTE:
+    if len(value) < FRAME_SIZE or value[0] != MAGIC_BYTE:
         raise SerializationError(
             "not Confluent-framed Avro (expected magic byte 0 and a 4-byte schema id)"
         )
-    return int.from_bytes(value[1:5], "big")
+    return int.from_bytes(value[1:FRAME_SIZE], "big")
 
 
 class FramedAvroDecoder:
@@ -92,7 +93,7 @@ class FramedAvroDecoder:
     def decode(self, value: bytes) -> dict[str, Any]:
         writer = self.writer_schema(schema_id_of(value))
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(value[5:]), writer, None)
+            record = fastavro.schemaless_reader(io.BytesIO(value[FRAME_SIZE:]), writer, None)
         except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:
             raise SerializationError(f"Avro body does not decode: {type(exc).__name__}") from exc
         if not isinstance(record, dict):

@@ -27,7 +27,7 @@ import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 from loguru import logger
 
-from iot_pipeline.kafka.consumer import position
+from iot_pipeline.kafka.consumer import position, schema_id_of
 from iot_pipeline.lake.metrics import ArchiverMetrics
 from iot_pipeline.lake.offsets import lag
 from iot_pipeline.lake.records import bad_records, to_batch
@@ -54,11 +54,6 @@ class Pending:
 
     next_offset: int | None  # None: the table has nothing of this partition yet
     batches: list[pa.RecordBatch] = field(default_factory=list)
-
-
-def schema_id_of(message: Message) -> int:
-    value = message.value() or b""
-    return int.from_bytes(value[1:5], "big")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -111,7 +106,8 @@ class ArchiveStep(StepBase[Reading]):
     def transform(self, message: Message, record: Mapping[str, Any]) -> Reading:
         if not isinstance(record, Mapping):
             raise Rejected(REASON_INVALID, "the value is not a record")
-        return Reading(schema_id_of(message), record)
+        # The value decoded, so it is framed: schema_id_of does not raise here.
+        return Reading(schema_id_of(message.value() or b""), record)
 
     def write(self, batch: Batch[Message, Reading]) -> Sequence[Rejection]:
         if self._roll.is_due(self._clock()):

@@ -13,15 +13,18 @@ with the same reason. Measured with ``python -m bench.sink_stages`` (make bench 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final
+from typing import Any
 
 from confluent_kafka import Message
 
-from iot_pipeline.kafka.consumer import FramedAvroDecoder, SchemaSource, schema_id_of
+from iot_pipeline.kafka.consumer import (
+    FRAME_SIZE,
+    FramedAvroDecoder,
+    SchemaSource,
+    schema_id_of,
+)
 from iot_pipeline.storage.reading_copy import EncodedRow, encode_reading
 from iot_pipeline.storage.reading_transcode import is_transcodable, transcode_reading
-
-FRAME_SIZE: Final = 5  # magic byte and schema id before the Avro body
 
 
 class TranscodedReading(Mapping[str, Any]):
